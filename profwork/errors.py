@@ -1,0 +1,34 @@
+"""The error hierarchy: every failure a user can cause carries its remedy and exit code.
+
+`cli.main` catches `ProfworkError` once and prints one line; nothing else prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class ProfworkError(Exception):
+    """A failure the user can fix, with the fix."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, remedy: str | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.remedy})" if self.remedy else self.message
+
+
+class TargetError(ProfworkError):
+    """The target spec or its parameters are wrong."""
+
+
+class InputError(ProfworkError):
+    """A profile file or run directory given to report/convert cannot be read."""
+
+
+class MethodError(ProfworkError):
+    """A profiler cannot run as asked (an option it refuses, a missing tool)."""

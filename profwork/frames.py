@@ -1,0 +1,161 @@
+"""Naming and classifying functions: one resolver and one classifier shared by every method.
+
+`Classifier` decides a frame's kind once, at normalise time, from the *profiled* interpreter's
+paths (recorded in `raw/meta.json`, so a run loaded elsewhere classifies the same way). The code
+of the target being run is user code wherever it is installed.
+
+`qualname` gives a function's qualified name (`Class.method`, `outer.<locals>.inner`) from its
+file and first line, by scanning the source once per file (cached). Our own cProfile runs and
+py-spy already carry qualified names; this fills in for the rest (pyinstrument, foreign pstats).
+"""
+
+from __future__ import annotations
+
+import re
+import site
+import sys
+import sysconfig
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from profwork.model import Frame, FrameKind
+
+PROFWORK_DIR = str(Path(__file__).resolve().parent)
+
+_NATIVE_FILES = {"~", "", "<built-in>", "<native>"}
+
+
+@dataclass(frozen=True)
+class SysPaths:
+    """Where the profiled interpreter keeps the standard library and third-party packages."""
+
+    stdlib: tuple[str, ...] = ()
+    site_packages: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    user: tuple[str, ...] = ()
+    profwork: str = PROFWORK_DIR
+
+    @classmethod
+    def current(cls, user: tuple[str, ...] = ()) -> SysPaths:
+        """The paths of this interpreter, with `user` naming the target's own files."""
+        paths = sysconfig.get_paths()
+        stdlib = {paths["stdlib"], paths["platstdlib"]}
+        sites = {paths["purelib"], paths["platlib"]}
+        try:
+            sites.update(site.getsitepackages())
+        except AttributeError:  # pragma: no cover - virtualenv's old site module
+            pass
+        if site.ENABLE_USER_SITE and site.USER_SITE:
+            sites.add(site.USER_SITE)
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        return cls(
+            stdlib=tuple(sorted(stdlib)),
+            site_packages=tuple(sorted(sites)),
+            prefixes=tuple(sorted(prefixes)),
+            user=tuple(sorted(user)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SysPaths:
+        return cls(
+            stdlib=tuple(data.get("stdlib", ())),
+            site_packages=tuple(data.get("site_packages", ())),
+            prefixes=tuple(data.get("prefixes", ())),
+            user=tuple(data.get("user", ())),
+            profwork=data.get("profwork", PROFWORK_DIR),
+        )
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots if r)
+
+
+@dataclass
+class Classifier:
+    """Decides a frame's kind from its file; cached per file."""
+
+    paths: SysPaths
+    _cache: dict[str, FrameKind] = field(default_factory=dict)
+
+    def kind(self, file: str, function: str = "") -> FrameKind:
+        if file in _NATIVE_FILES or function.startswith(("<built-in", "<method ")):
+            return FrameKind.NATIVE
+        cached = self._cache.get(file)
+        if cached is None:
+            cached = self._cache[file] = self._classify(file)
+        return cached
+
+    def _classify(self, file: str) -> FrameKind:
+        p = self.paths
+        if file.startswith("<frozen"):
+            return FrameKind.STDLIB
+        if _under(file, p.user):
+            return FrameKind.USER
+        if _under(file, (p.profwork,)):
+            return FrameKind.PROFWORK
+        if _under(file, p.site_packages) or "/site-packages/" in file or "/dist-packages/" in file:
+            return FrameKind.THIRD_PARTY
+        if _under(file, p.stdlib):
+            return FrameKind.STDLIB
+        return FrameKind.USER
+
+    def frame(self, function: str, file: str, line: int) -> Frame:
+        """A classified frame, named by its qualified name where the source tells it."""
+        kind = self.kind(file, function)
+        if kind is not FrameKind.NATIVE:
+            function = qualname(file, line, function)
+        return Frame(function, file, line, kind)
+
+
+_DEF = re.compile(r"^([ \t]*)(async[ \t]+def|def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
+_DECORATOR = re.compile(r"^[ \t]*@")
+
+
+@lru_cache(maxsize=4096)
+def _qualnames(file: str) -> dict[int, str]:
+    """First line → qualified name for every def/class of a source file (decorator lines too,
+    since `co_firstlineno` is the first decorator's line). Empty when the file is unreadable."""
+    try:
+        text = Path(file).read_text(encoding="utf-8", errors="replace")
+    except (OSError, ValueError):
+        return {}
+    out: dict[int, str] = {}
+    scope: list[tuple[int, str, bool]] = []  # indent, name, is_function
+    decorator_line: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _DEF.match(line)
+        if match is None:
+            if _DECORATOR.match(line):
+                decorator_line = decorator_line or number
+            continue
+        indent = len(match.group(1).expandtabs())
+        while scope and scope[-1][0] >= indent:
+            scope.pop()
+        parts = []
+        for _, name, is_function in scope:
+            parts.append(f"{name}.<locals>" if is_function else name)
+        name = ".".join([*parts, match.group(3)])
+        out[number] = name
+        if decorator_line is not None:
+            out.setdefault(decorator_line, name)
+        decorator_line = None
+        scope.append((indent, match.group(3), match.group(2) != "class"))
+    return out
+
+
+def qualname(file: str, line: int, name: str) -> str:
+    """The qualified name of the function `name` that starts at `file:line`.
+
+    Keeps `name` when it is already qualified, or when the source is unavailable or disagrees
+    (a file changed since it was profiled)."""
+    if "." in name or name.startswith("<") and name != "<lambda>":
+        return name
+    found = _qualnames(file).get(line)
+    if found is not None and found.rsplit(".", 1)[-1] == name:
+        return found
+    return name

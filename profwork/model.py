@@ -1,0 +1,307 @@
+"""The one model every profiler is normalised into, and the views derived from it.
+
+A `Profile` holds weighted stacks (root first, collapsed: one entry per distinct stack) and, when
+an exact profiler ran, per-function statistics. Every number a renderer or an analysis shows is
+derived here on demand and never stored twice. Nothing in this module knows which profiler ran.
+
+Rules that hold for every method (DESIGN §1):
+- a function is identified by its full path and first line and named by its qualified name;
+- `thread`/`process` pseudo-frames may start a stack and are never ranked;
+- when exact statistics exist (cProfile), they drive every per-function number and the stacks
+  (rebuilt from the caller graph) only feed the stack views.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, Literal
+
+Unit = Literal["seconds", "bytes", "samples"]
+
+
+class FrameKind(StrEnum):
+    USER = "user"
+    STDLIB = "stdlib"
+    THIRD_PARTY = "third_party"
+    NATIVE = "native"
+    PROFWORK = "profwork"
+    THREAD = "thread"
+    PROCESS = "process"
+
+    @property
+    def is_pseudo(self) -> bool:
+        return self in (FrameKind.THREAD, FrameKind.PROCESS)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One function: qualified name, full path, first line of the function, and its kind."""
+
+    function: str
+    file: str = ""
+    line: int = 0
+    kind: FrameKind = FrameKind.USER
+
+    @property
+    def is_pseudo(self) -> bool:
+        return self.kind.is_pseudo
+
+    @property
+    def location(self) -> str:
+        """`path:line`, or the empty string for native and pseudo frames."""
+        if self.is_pseudo or not self.file or self.file in ("~", "<built-in>"):
+            return ""
+        return f"{self.file}:{self.line}"
+
+    @property
+    def label(self) -> str:
+        """`qualname (path:line)`: the frame as the folded format and py-spy's raw format spell it."""
+        location = self.location
+        return f"{self.function} ({location})" if location else self.function
+
+
+Stack = tuple[Frame, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeStats:
+    """One caller → callee edge of an exact profile (pstats' caller tuple)."""
+
+    calls: int
+    primitive_calls: int
+    self: float
+    cumulative: float
+
+    def __add__(self, other: EdgeStats) -> EdgeStats:
+        return EdgeStats(
+            self.calls + other.calls,
+            self.primitive_calls + other.primitive_calls,
+            self.self + other.self,
+            self.cumulative + other.cumulative,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionStats:
+    """Exact statistics of one function; only exact profilers (cProfile) provide them."""
+
+    calls: int
+    primitive_calls: int
+    self: float
+    cumulative: float
+    callers: Mapping[Frame, EdgeStats] = field(default_factory=dict)
+
+    def __add__(self, other: FunctionStats) -> FunctionStats:
+        callers = dict(self.callers)
+        for caller, edge in other.callers.items():
+            callers[caller] = callers[caller] + edge if caller in callers else edge
+        return FunctionStats(
+            self.calls + other.calls,
+            self.primitive_calls + other.primitive_calls,
+            self.self + other.self,
+            self.cumulative + other.cumulative,
+            callers,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRow:
+    """One ranked function with every per-function figure the views show."""
+
+    frame: Frame
+    self: float
+    cumulative: float
+    own: float
+    calls: int | None
+    primitive_calls: int | None
+    share: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Weighted stacks plus optional exact statistics, in one unit."""
+
+    unit: Unit
+    stacks: Mapping[Stack, float]
+    stats: Mapping[Frame, FunctionStats] | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    # ---- totals -------------------------------------------------------------------------------
+
+    @cached_property
+    def total(self) -> float:
+        """Everything measured: the sum of self times when exact, else the sum of stack weights."""
+        if self.stats is not None:
+            return sum(s.self for s in self.stats.values())
+        return sum(self.stacks.values())
+
+    @cached_property
+    def stack_total(self) -> float:
+        return sum(self.stacks.values())
+
+    @property
+    def is_exact(self) -> bool:
+        return self.stats is not None
+
+    @cached_property
+    def threads(self) -> tuple[Frame, ...]:
+        """The pseudo-frames (threads, processes) that root stacks, heaviest first."""
+        weights: dict[Frame, float] = defaultdict(float)
+        for stack, weight in self.stacks.items():
+            if stack and stack[0].is_pseudo:
+                weights[stack[0]] += weight
+        return tuple(sorted(weights, key=lambda f: -weights[f]))
+
+    # ---- per-function views --------------------------------------------------------------------
+
+    def self_times(self) -> Mapping[Frame, float]:
+        return self._self_times
+
+    @cached_property
+    def _self_times(self) -> dict[Frame, float]:
+        if self.stats is not None:
+            return {f: s.self for f, s in self.stats.items()}
+        out: dict[Frame, float] = defaultdict(float)
+        for stack, weight in self.stacks.items():
+            if stack and not stack[-1].is_pseudo:
+                out[stack[-1]] += weight
+        return dict(out)
+
+    def cumulative(self) -> Mapping[Frame, float]:
+        """Cumulative time per function; a recursive function counts once per stack."""
+        return self._cumulative
+
+    @cached_property
+    def _cumulative(self) -> dict[Frame, float]:
+        if self.stats is not None:
+            return {f: s.cumulative for f, s in self.stats.items()}
+        out: dict[Frame, float] = defaultdict(float)
+        for stack, weight in self.stacks.items():
+            for frame in set(stack):
+                if not frame.is_pseudo:
+                    out[frame] += weight
+        return dict(out)
+
+    def own_times(self) -> Mapping[Frame, float]:
+        """Own time of user functions: self time plus the library time below, up to the next
+        user frame. Each stack's weight goes to its deepest user frame. For an exact profile this
+        reads the rebuilt stacks, so it is an estimate."""
+        return self._own_times
+
+    @cached_property
+    def _own_times(self) -> dict[Frame, float]:
+        out: dict[Frame, float] = defaultdict(float)
+        for stack, weight in self.stacks.items():
+            for frame in reversed(stack):
+                if frame.kind is FrameKind.USER:
+                    out[frame] += weight
+                    break
+        return dict(out)
+
+    def calls(self) -> Mapping[Frame, tuple[int, int]] | None:
+        """(calls, primitive calls) per function, when an exact profiler counted them."""
+        if self.stats is None:
+            return None
+        return {f: (s.calls, s.primitive_calls) for f, s in self.stats.items()}
+
+    def edges(self) -> Mapping[tuple[Frame, Frame], float]:
+        """Caller → callee cumulative weight (pseudo-frames excluded)."""
+        return self._edges
+
+    @cached_property
+    def _edges(self) -> dict[tuple[Frame, Frame], float]:
+        out: dict[tuple[Frame, Frame], float] = defaultdict(float)
+        if self.stats is not None:
+            for callee, s in self.stats.items():
+                for caller, edge in s.callers.items():
+                    out[(caller, callee)] += edge.cumulative
+            return dict(out)
+        for stack, weight in self.stacks.items():
+            pairs = {
+                (a, b) for a, b in zip(stack, stack[1:], strict=False) if not a.is_pseudo
+            }
+            for pair in pairs:
+                out[pair] += weight
+        return dict(out)
+
+    def functions(self) -> Iterator[Frame]:
+        """Every real (non-pseudo) function of the profile."""
+        return (f for f in self._cumulative if not f.is_pseudo)
+
+    def rows(self) -> list[FunctionRow]:
+        """One row per function with every figure, unsorted."""
+        total = self.total or 1.0
+        selfs, cums, owns = self._self_times, self._cumulative, self._own_times
+        calls = self.calls() or {}
+        rows = []
+        for frame in self.functions():
+            counted = calls.get(frame)
+            rows.append(
+                FunctionRow(
+                    frame=frame,
+                    self=selfs.get(frame, 0.0),
+                    cumulative=cums[frame],
+                    own=owns.get(frame, 0.0),
+                    calls=counted[0] if counted else None,
+                    primitive_calls=counted[1] if counted else None,
+                    share=cums[frame] / total,
+                )
+            )
+        return rows
+
+    def top(self, n: int = 15) -> list[FunctionRow]:
+        """The n functions with the highest cumulative time."""
+        return sorted(self.rows(), key=lambda r: (-r.cumulative, r.frame.function))[:n]
+
+    def heaviest_paths(self, n: int = 5) -> list[tuple[Stack, float]]:
+        """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
+        ranked = sorted(self.stacks.items(), key=lambda item: -item[1])
+        return [(stack, weight) for stack, weight in ranked if stack][:n]
+
+    def to_dataframe(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is imported only here)."""
+        import pandas as pd  # noqa: PLC0415  (lazy: pandas is an optional, heavy import)
+
+        return pd.DataFrame(
+            [
+                {
+                    "function": r.frame.function,
+                    "file": r.frame.file,
+                    "line": r.frame.line,
+                    "kind": r.frame.kind.value,
+                    "calls": r.calls,
+                    "self": r.self,
+                    "cumulative": r.cumulative,
+                    "own": r.own,
+                    "share": r.share,
+                }
+                for r in self.top(len(self._cumulative))
+            ]
+        )
+
+
+# ---- helpers for normalisers ----------------------------------------------------------------
+
+
+def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:
+    """Add up the weights of equal stacks."""
+    out: dict[Stack, float] = defaultdict(float)
+    for stack, weight in items:
+        out[stack] += weight
+    return dict(out)
+
+
+def trim_above_body(stack: Stack) -> Stack:
+    """Drop the frames above the profiled body: everything up to the last profwork frame (the CLI,
+    the runner, a tool's own roots), keeping a leading pseudo-frame."""
+    root: Stack = ()
+    if stack and stack[0].is_pseudo:
+        root, stack = stack[:1], stack[1:]
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index].kind is FrameKind.PROFWORK:
+            return root + stack[index + 1 :]
+    return root + stack

@@ -1,0 +1,66 @@
+"""Renderers: a `Profile` and its `Summary` → the bytes of one artefact.
+
+Each renderer module exposes an object with `name`, `filename` and `render(profile, summary)`;
+options go to its constructor. The registry maps names to import paths so that nothing heavy is
+imported until a renderer is used. Every renderer escapes text that comes from profiled code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+from profwork.errors import ProfworkError
+
+if TYPE_CHECKING:
+    from profwork.analyses import Summary
+    from profwork.model import Profile, Unit
+
+
+class Renderer(Protocol):
+    name: str
+    filename: str
+
+    def render(self, profile: Profile, summary: Summary) -> bytes: ...
+
+
+# name → "module:attribute"; the order is the order artefacts are written in.
+RENDERERS: dict[str, str] = {
+    "pstats": "profwork.renderers.pstats:RENDERER",
+    "speedscope": "profwork.renderers.speedscope:RENDERER",
+    "folded": "profwork.renderers.folded:RENDERER",
+    "svg": "profwork.renderers.flamesvg:RENDERER",
+    "md": "profwork.renderers.summary:MARKDOWN",
+    "json": "profwork.renderers.summary:JSON",
+    "html": "profwork.renderers.html:RENDERER",
+}
+
+
+def get_renderer(name: str) -> Renderer:
+    try:
+        path = RENDERERS[name]
+    except KeyError:
+        raise ProfworkError(
+            f"unknown output format {name!r}",
+            remedy=f"choose one of: {', '.join(RENDERERS)}",
+        ) from None
+    module, attribute = path.split(":")
+    renderer: Renderer = getattr(importlib.import_module(module), attribute)
+    return renderer
+
+
+def format_quantity(value: float, unit: Unit) -> str:
+    """A human figure: `1.23 s`, `45.6 ms`, `12 µs`, `3.4 MiB`, `120 samples`."""
+    if unit == "seconds":
+        magnitude = abs(value)
+        if magnitude >= 1:
+            return f"{value:.2f} s"
+        if magnitude >= 1e-3:
+            return f"{value * 1e3:.1f} ms"
+        return f"{value * 1e6:.0f} µs"
+    if unit == "bytes":
+        for suffix, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if abs(value) >= scale:
+                return f"{value / scale:.1f} {suffix}"
+        return f"{value:.0f} B"
+    return f"{value:.0f} samples"
