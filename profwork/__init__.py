@@ -1,0 +1,51 @@
+"""profwork: a profiling workbench for Python back ends.
+
+The public API (imported lazily, so `import profwork` and `profwork --help` stay fast):
+
+- `run(spec, method=..., ...)` — profile a target and write its run directory (`pipeline.run`);
+- `load(path)` — any run directory or profile file as a `Profile`;
+- `Profile`, `Frame`, `FrameKind` — the model;
+- `target`, `Target`, `Metrics` — declare targets of your own;
+- `ProfworkError` — every error a user can fix, with its remedy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from profwork.errors import ProfworkError
+    from profwork.model import Frame, FrameKind, Profile
+    from profwork.pipeline import load, run
+    from profwork.targets import Metrics, Target, target
+
+__all__ = [
+    "Frame",
+    "FrameKind",
+    "Metrics",
+    "Profile",
+    "ProfworkError",
+    "Target",
+    "load",
+    "run",
+    "target",
+]
+
+_WHERE = {
+    "Frame": "profwork.model",
+    "FrameKind": "profwork.model",
+    "Profile": "profwork.model",
+    "ProfworkError": "profwork.errors",
+    "Metrics": "profwork.targets",
+    "Target": "profwork.targets",
+    "target": "profwork.targets",
+    "load": "profwork.pipeline",
+    "run": "profwork.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'profwork' has no attribute {name!r}")

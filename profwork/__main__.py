@@ -1,0 +1,3 @@
+from profwork.cli import main
+
+main()

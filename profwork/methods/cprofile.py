@@ -1,0 +1,156 @@
+"""The `cprofile` method: deterministic profiling with the stdlib's cProfile.
+
+Exact per-function statistics (calls, self, cumulative, caller edges) drive every per-function
+number; the stack views are rebuilt from the caller graph by `readers.read_pstats`.
+
+Threads that the body starts are profiled too: `threading.setprofile` installs a hook that enables
+one profiler per new thread (cProfile only hooks the thread that enabled it). Each thread's stats
+are written to `raw/` as cProfile's own pstats files and merged at normalise time, each thread's
+stacks under its own `thread` root. Qualified names come from the code objects that
+`getstats()` returns, written to `raw/qualnames.json`.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, FrameType
+from typing import Any
+
+from profwork import runner
+from profwork.errors import MethodError
+from profwork.frames import Classifier, SysPaths
+from profwork.methods import MethodOptions, RawArtefact
+from profwork.model import Frame, FrameKind, FunctionStats, Profile, Stack, Unit
+from profwork.targets import BoundTarget
+
+QUALNAMES = "qualnames.json"
+
+
+@dataclass
+class _Profilers:
+    """One cProfile profiler for the calling thread and one per thread started meanwhile."""
+
+    main: cProfile.Profile = field(default_factory=cProfile.Profile)
+    threads: list[tuple[str, int, cProfile.Profile]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _on_new_thread(self, frame: FrameType, event: str, arg: Any) -> None:
+        profiler = cProfile.Profile()
+        current = threading.current_thread()
+        with self.lock:
+            self.threads.append((current.name, current.native_id or 0, profiler))
+        profiler.enable()  # replaces this hook for the new thread
+
+    def start(self) -> None:
+        threading.setprofile(self._on_new_thread)  # type: ignore[arg-type]
+        self.main.enable()
+
+    def stop(self) -> None:
+        self.main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+
+
+def _qualnames(profiler: cProfile.Profile, into: dict[str, str]) -> None:
+    for entry in profiler.getstats():
+        for code in (entry.code, *(sub.code for sub in entry.calls or ())):
+            if isinstance(code, CodeType):
+                key = f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}"
+                into[key] = code.co_qualname
+
+
+class CProfileMethod:
+    name = "cprofile"
+    unit: Unit = "seconds"
+
+    def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
+        if options.rate is not None:
+            raise MethodError(
+                "cprofile records every call and has no sampling rate",
+                remedy="drop --rate, or use -m pyinstrument / -m pyspy to sample at a rate",
+            )
+        profilers = _Profilers()
+        facts = runner.execute(bound, profilers)
+        main_thread = threading.current_thread()
+        recorded = [(main_thread.name, main_thread.native_id or 0, profilers.main)]
+        recorded += profilers.threads
+        names: dict[str, str] = {}
+        threads, files = [], []
+        for index, (name, native_id, profiler) in enumerate(recorded):
+            filename = "cprofile.pstats" if index == 0 else f"cprofile-thread-{index}.pstats"
+            profiler.dump_stats(str(raw_dir / filename))
+            _qualnames(profiler, names)
+            threads.append({"file": filename, "name": name, "native_id": native_id})
+            files.append(filename)
+        (raw_dir / QUALNAMES).write_text(json.dumps(names), encoding="utf-8")
+        raw = RawArtefact(
+            directory=raw_dir,
+            format="pstats",
+            files=(*files, QUALNAMES),
+            status=facts.status,
+            duration=facts.duration,
+            error=facts.error,
+            meta={
+                "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
+                "threads": threads,
+                "options": {"threads": options.threads},
+                "rate": None,
+                "target_metrics": facts.metrics,
+            },
+        )
+        raw.save()
+        return raw
+
+    def normalise(self, raw: RawArtefact) -> Profile:
+        from profwork import readers
+
+        classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
+        names_file = raw.directory / QUALNAMES
+        names = json.loads(names_file.read_text(encoding="utf-8")) if names_file.exists() else {}
+        parts = []
+        for thread in raw.meta["threads"]:
+            part = readers.read_pstats(
+                raw.directory / thread["file"], classifier=classifier, names=names
+            )
+            if part.stats:
+                parts.append((thread, part))
+        with_roots = len(parts) > 1 or bool(raw.meta.get("options", {}).get("threads"))
+        stacks: dict[Stack, float] = {}
+        stats: dict[Frame, FunctionStats] = {}
+        notes: list[str] = []
+        for thread, part in parts:
+            root: Stack = ()
+            if with_roots:
+                label = f"thread ({thread['native_id']}): {thread['name']}"
+                root = (Frame(label, "", 0, FrameKind.THREAD),)
+            for stack, weight in part.stacks.items():
+                key = root + stack
+                stacks[key] = stacks.get(key, 0.0) + weight
+            for frame, s in (part.stats or {}).items():
+                stats[frame] = stats[frame] + s if frame in stats else s
+            notes += [n for n in part.metadata.get("notes", ()) if n not in notes]
+        if len(parts) > 1:
+            notes.append(
+                f"{len(parts) - 1} thread(s) started by the body were profiled too; "
+                "threads started before the body (in setup) were not"
+            )
+        return Profile(
+            unit="seconds",
+            stacks=stacks,
+            stats=stats,
+            metadata={
+                "method": self.name,
+                "rate": None,
+                "stacks": "rebuilt from the caller graph",
+                "threads": len(parts),
+                "duration": raw.duration,
+                "status": raw.status,
+                "notes": notes,
+            },
+        )
+
+
+METHOD = CProfileMethod()

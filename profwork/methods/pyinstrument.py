@@ -1,0 +1,99 @@
+"""The `pyinstrument` method: statistical, low-overhead, async-aware sampling in process.
+
+pyinstrument samples only the thread that starts it (its issue #26), so threads the body starts
+are not seen; the summary says so. Its session JSON is kept in `raw/` (not its HTML renderer's
+output, which does not escape profiled names inside `<script>`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from profwork import runner
+from profwork.frames import Classifier, SysPaths
+from profwork.methods import MethodOptions, RawArtefact
+from profwork.model import Profile, Unit
+from profwork.targets import BoundTarget
+
+SESSION = "pyinstrument.json"
+DEFAULT_INTERVAL = 0.001  # pyinstrument's own default
+
+
+class _Sampler:
+    def __init__(self, interval: float) -> None:
+        from pyinstrument import Profiler
+
+        self.profiler = Profiler(interval=interval, async_mode="enabled")
+
+    def start(self) -> None:
+        self.profiler.start()
+
+    def stop(self) -> None:
+        if self.profiler.is_running:
+            self.profiler.stop()
+
+
+class PyinstrumentMethod:
+    name = "pyinstrument"
+    unit: Unit = "seconds"
+
+    def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
+        interval = 1.0 / options.rate if options.rate else DEFAULT_INTERVAL
+        sampler = _Sampler(interval)
+        facts = runner.execute(bound, sampler)
+        files: tuple[str, ...] = ()
+        if sampler.profiler.last_session is not None:
+            sampler.profiler.last_session.save(str(raw_dir / SESSION))
+            files = (SESSION,)
+        raw = RawArtefact(
+            directory=raw_dir,
+            format="pyinstrument",
+            files=files,
+            status=facts.status,
+            duration=facts.duration,
+            error=facts.error,
+            meta={
+                "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
+                "options": {"threads": options.threads},
+                "rate": 1.0 / interval,
+                "interval": interval,
+                "target_metrics": facts.metrics,
+            },
+        )
+        raw.save()
+        return raw
+
+    def normalise(self, raw: RawArtefact) -> Profile:
+        from profwork import readers
+
+        classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
+        session = raw.directory / SESSION
+        notes = [
+            "pyinstrument samples only the thread that runs the body; threads it starts are "
+            "not seen (use -m cprofile or -m pyspy for those)"
+        ]
+        if not session.exists():
+            return Profile("seconds", {}, None, {"method": self.name, "notes": notes})
+        part = readers.read_pyinstrument(
+            session,
+            classifier=classifier,
+            threads=bool(raw.meta.get("options", {}).get("threads")),
+        )
+        return Profile(
+            unit="seconds",
+            stacks=part.stacks,
+            stats=None,
+            metadata={
+                **part.metadata,
+                "method": self.name,
+                "rate": raw.meta.get("rate"),
+                "stacks": "sampled",
+                "threads": 1,
+                "duration": raw.duration,
+                "status": raw.status,
+                "notes": [*part.metadata.get("notes", ()), *notes],
+            },
+        )
+
+
+METHOD = PyinstrumentMethod()

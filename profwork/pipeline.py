@@ -1,0 +1,163 @@
+"""The pipeline: the only module that knows the order of the arrows.
+
+    spec ─resolve→ Target ─bind→ BoundTarget ─METHOD.run→ RawArtefact (raw/)
+      ─METHOD.normalise→ Profile ─analyse→ Summary ─renderers→ files ─finish→ run directory
+
+A body that raises or is interrupted still yields every artefact of what was measured, with its
+status in the manifest; the caller turns the status into an exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from profwork import targets
+from profwork.analyses import Summary, analyse
+from profwork.errors import ProfworkError
+from profwork.methods import MethodOptions, get_method
+from profwork.model import Profile
+from profwork.renderers import RENDERERS, get_renderer
+from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run
+
+Stage = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    path: Path
+    manifest: Manifest
+    profile: Profile
+    summary: Summary
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def run(
+    spec: str,
+    *,
+    module: bool = False,
+    argv: Sequence[str] = (),
+    method: str = "cprofile",
+    params: Mapping[str, str] | None = None,
+    size: str | None = None,
+    options: MethodOptions | None = None,
+    output: Path | None = None,
+    top: int = 15,
+    command: Sequence[str] | None = None,
+    on_stage: Stage = _quiet,
+) -> RunResult:
+    """Profile a target and write its run directory."""
+    options = options or MethodOptions()
+    target = targets.resolve(spec, module=module, argv=argv)
+    bound = target.bind(params, size)
+    profiler = get_method(method)
+    started = datetime.now().astimezone()
+    name = targets.slug(target.spec or target.name, module) if target.spec else target.name
+    run_dir = RunDir(output or DEFAULT_BASE, name, method, started)
+    on_stage(f"profiling {target.name} with {method}")
+    try:
+        raw = profiler.run(bound, run_dir.raw, options)
+    except BaseException:
+        shutil.rmtree(run_dir.temp, ignore_errors=True)
+        raise
+    manifest = Manifest(
+        target=target.name,
+        spec=spec,
+        method=method,
+        params={k: v if isinstance(v, int | float | bool | None) else str(v)
+                for k, v in bound.params.items()},
+        options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
+        size=size,
+        started_at=started.isoformat(timespec="seconds"),
+        duration=raw.duration,
+        status=raw.status,
+        error=raw.error,
+        target_metrics=dict(raw.meta.get("target_metrics") or {}),
+        command=list(command if command is not None else sys.argv),
+        git_commit=git_commit(),
+    )
+    try:
+        on_stage("normalising")
+        profile = profiler.normalise(raw)
+        profile = dataclasses.replace(
+            profile, metadata={**profile.metadata, "target": target.name}
+        )
+        summary = analyse(profile, top=top, target_metrics=manifest.target_metrics)
+        manifest.unit = profile.unit
+        manifest.notes = list(summary.notes)
+        write_artefacts(profile, summary, run_dir.write, on_stage)
+    except BaseException as exc:
+        manifest.status = "error" if manifest.status == "ok" else manifest.status
+        manifest.error = (manifest.error or "") + f"\nprofwork could not finish the run: {exc!r}"
+        path = run_dir.finish(manifest)
+        if isinstance(exc, ProfworkError | KeyboardInterrupt):
+            raise
+        raise ProfworkError(
+            f"writing the artefacts failed: {type(exc).__name__}: {exc}",
+            remedy=f"what was measured is kept in {path}; please report this as a bug",
+            exit_code=1,
+        ) from exc
+    path = run_dir.finish(manifest)
+    return RunResult(path, manifest, profile, summary)
+
+
+def write_artefacts(
+    profile: Profile,
+    summary: Summary,
+    write: Callable[[str, bytes], Any],
+    on_stage: Stage = _quiet,
+    names: Iterable[str] = RENDERERS,
+) -> None:
+    for name in names:
+        renderer = get_renderer(name)
+        on_stage(f"writing {renderer.filename}")
+        write(renderer.filename, renderer.render(profile, summary))
+
+
+def load(path: Path) -> Profile:
+    """Any run directory or profile file profwork reads, as a `Profile`."""
+    from profwork import readers
+
+    return readers.read(path)
+
+
+def summarise(path: Path, *, top: int = 15) -> tuple[Profile, Summary]:
+    """Read a run or a profile file and analyse it, as a fresh run would be."""
+    profile = load(path)
+    metrics: Mapping[str, Mapping[str, float]] = {}
+    if is_run(path):
+        manifest = Manifest.load(path)
+        metrics = manifest.target_metrics
+        profile = dataclasses.replace(
+            profile, metadata={**profile.metadata, "target": manifest.target}
+        )
+    return profile, analyse(profile, top=top, target_metrics=metrics)
+
+
+def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -> Path:
+    """Write one artefact of `path` in the format `to`; returns where it went."""
+    renderer = get_renderer(to)
+    profile, summary = summarise(path, top=top)
+    if output is None:
+        if is_run(path):
+            output = path / renderer.filename
+        else:
+            suffix = "".join(Path(renderer.filename).suffixes)
+            output = path.with_name(path.name.split(".")[0] + suffix)
+    if output.is_dir():
+        output = output / renderer.filename
+    if output.resolve() == path.resolve():
+        raise ProfworkError(
+            f"converting {path} to {to} would overwrite it", remedy="name the output with -o OUT"
+        )
+    output.write_bytes(renderer.render(profile, summary))
+    return output

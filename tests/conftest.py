@@ -1,0 +1,59 @@
+"""Shared fixtures: the no-leak guard, the child reaper, and prerequisites that fail under CI."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a prerequisite is missing, but fail under CI=true, where it must be there."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"prerequisite missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    task_dir = Path(f"/proc/{os.getpid()}/task")
+    if not task_dir.exists():
+        return pids
+    for task in task_dir.iterdir():
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """No profiler hook and no child process outlives a test (like pyinstrument's
+    check_sampler_state and py-spy's ScriptRunner)."""
+    before = _children()
+    yield
+    assert sys.getprofile() is None, "a profiler hook was left installed"
+    assert threading.getprofile() is None, "a thread profile hook was left installed"
+    leaked = _children() - before
+    for pid in leaked:  # reap them so that one failure does not cascade
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    assert not leaked, f"child processes left running: {sorted(leaked)}"
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """A run output directory (`-o`) of the test's own."""
+    return tmp_path / "results"
