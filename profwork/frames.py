@@ -116,36 +116,44 @@ _DEF = re.compile(r"^([ \t]*)(async[ \t]+def|def|class)[ \t]+([A-Za-z_][A-Za-z0-
 _DECORATOR = re.compile(r"^[ \t]*@")
 
 
+_ANONYMOUS = ("<lambda>", "<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>")
+
+
 @lru_cache(maxsize=4096)
-def _qualnames(file: str) -> dict[int, str]:
-    """First line → qualified name for every def/class of a source file (decorator lines too,
-    since `co_firstlineno` is the first decorator's line). Empty when the file is unreadable."""
+def _scan(file: str) -> tuple[dict[int, str], list[tuple[str, bool] | None]]:
+    """Scan a source file once: first line → qualified name for every def/class (decorator lines
+    too, since `co_firstlineno` is the first decorator's line), and for every line the innermost
+    def/class containing it (name, is_function), for lambdas and comprehensions. Empty when the
+    file is unreadable."""
     try:
         text = Path(file).read_text(encoding="utf-8", errors="replace")
     except (OSError, ValueError):
-        return {}
-    out: dict[int, str] = {}
-    scope: list[tuple[int, str, bool]] = []  # indent, name, is_function
+        return {}, []
+    defs: dict[int, str] = {}
+    enclosing: list[tuple[str, bool] | None] = [None]
+    scope: list[tuple[int, str, bool]] = []  # indent, qualified name, is_function
     decorator_line: int | None = None
     for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            indent = len(line) - len(line.lstrip())
+            while scope and scope[-1][0] >= indent:
+                scope.pop()
         match = _DEF.match(line)
-        if match is None:
-            if _DECORATOR.match(line):
-                decorator_line = decorator_line or number
-            continue
-        indent = len(match.group(1).expandtabs())
-        while scope and scope[-1][0] >= indent:
-            scope.pop()
-        parts = []
-        for _, name, is_function in scope:
-            parts.append(f"{name}.<locals>" if is_function else name)
-        name = ".".join([*parts, match.group(3)])
-        out[number] = name
-        if decorator_line is not None:
-            out.setdefault(decorator_line, name)
-        decorator_line = None
-        scope.append((indent, match.group(3), match.group(2) != "class"))
-    return out
+        if match is not None:
+            parent = scope[-1] if scope else None
+            name = match.group(3)
+            if parent is not None:
+                name = f"{parent[1]}.<locals>.{name}" if parent[2] else f"{parent[1]}.{name}"
+            defs[number] = name
+            if decorator_line is not None:
+                defs.setdefault(decorator_line, name)
+            decorator_line = None
+            scope.append((len(match.group(1).expandtabs()), name, match.group(2) != "class"))
+        elif _DECORATOR.match(line):
+            decorator_line = decorator_line or number
+        enclosing.append((scope[-1][1], scope[-1][2]) if scope else None)
+    return defs, enclosing
 
 
 def qualname(file: str, line: int, name: str) -> str:
@@ -153,9 +161,15 @@ def qualname(file: str, line: int, name: str) -> str:
 
     Keeps `name` when it is already qualified, or when the source is unavailable or disagrees
     (a file changed since it was profiled)."""
-    if "." in name or name.startswith("<") and name != "<lambda>":
+    if "." in name:
         return name
-    found = _qualnames(file).get(line)
+    defs, enclosing = _scan(file)
+    if name in _ANONYMOUS:
+        scope = enclosing[line] if 0 < line < len(enclosing) else None
+        if scope is None:
+            return name
+        return f"{scope[0]}.<locals>.{name}" if scope[1] else f"{scope[0]}.{name}"
+    found = defs.get(line)
     if found is not None and found.rsplit(".", 1)[-1] == name:
         return found
     return name

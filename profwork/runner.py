@@ -62,13 +62,14 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
         call = bound.body_call(state)
         result: Any = None
         try:
-            hook.start()
+            # timed outside the hook, so that the clock calls are not part of the profile
             started = time.perf_counter()
+            hook.start()
             try:
                 result = call()
             finally:
-                facts.duration = time.perf_counter() - started
                 hook.stop()
+                facts.duration = time.perf_counter() - started
         except KeyboardInterrupt:
             facts.status, facts.error = "interrupted", "interrupted by the user (Ctrl-C)"
         except SystemExit as exc:

@@ -1,0 +1,81 @@
+"""Classifying frames by the profiled interpreter's paths, and naming them by qualified name."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import click
+
+from profwork.frames import PROFWORK_DIR, Classifier, SysPaths, qualname
+from profwork.model import FrameKind
+
+
+def test_kinds_follow_the_profiled_interpreters_paths() -> None:
+    c = Classifier(SysPaths.current())
+    assert c.kind(json.__file__) is FrameKind.STDLIB
+    assert c.kind("<frozen importlib._bootstrap>") is FrameKind.STDLIB
+    assert c.kind(click.__file__) is FrameKind.THIRD_PARTY
+    assert c.kind(f"{PROFWORK_DIR}/runner.py") is FrameKind.PROFWORK
+    assert c.kind("~", "<built-in method time.sleep>") is FrameKind.NATIVE
+    assert c.kind("/srv/app/views.py") is FrameKind.USER
+
+
+def test_a_targets_own_package_is_user_code_even_in_site_packages() -> None:
+    package = str(Path(click.__file__).parent)
+    c = Classifier(SysPaths.current(user=(package,)))
+    assert c.kind(click.__file__) is FrameKind.USER
+
+
+def test_paths_round_trip_through_json_so_a_run_classifies_the_same_elsewhere() -> None:
+    paths = SysPaths.current(user=("/srv/app",))
+    assert SysPaths.from_json(json.loads(json.dumps(paths.to_json()))) == paths
+
+
+def test_qualified_names_come_from_the_source(tmp_path: Path) -> None:
+    source = tmp_path / "svc.py"
+    source.write_text(
+        textwrap.dedent(
+            """
+            class Repo:
+                @staticmethod
+                def load():
+                    pass
+
+                async def save(self):
+                    def encode():
+                        pass
+
+            def outer():
+                def inner():
+                    pass
+            """
+        )
+    )
+    f = str(source)
+    assert qualname(f, 3, "load") == "Repo.load"  # a decorated function starts at its decorator
+    assert qualname(f, 7, "save") == "Repo.save"
+    assert qualname(f, 8, "encode") == "Repo.save.<locals>.encode"
+    assert qualname(f, 12, "inner") == "outer.<locals>.inner"
+    assert qualname(f, 12, "other") == "other"  # the source disagrees: keep the given name
+    assert qualname("/no/such/file.py", 1, "f") == "f"
+    assert qualname(f, 3, "Repo.load") == "Repo.load"
+
+
+def test_lambdas_and_comprehensions_are_named_by_their_enclosing_function(tmp_path: Path) -> None:
+    source = tmp_path / "calc.py"
+    source.write_text(
+        "def price(ids):\n"
+        "    return sum(i * 2 for i in ids)\n"
+        "\n"
+        "class Cart:\n"
+        "    key = lambda self: 1\n"
+        "\n"
+        "squares = [x * x for x in range(3)]\n"
+    )
+    f = str(source)
+    # the names cProfile's co_qualname gives, so one function has one name under every method
+    assert qualname(f, 2, "<genexpr>") == "price.<locals>.<genexpr>"
+    assert qualname(f, 5, "<lambda>") == "Cart.<lambda>"
+    assert qualname(f, 7, "<listcomp>") == "<listcomp>"

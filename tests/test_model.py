@@ -1,0 +1,97 @@
+"""The model's derived views, on small hand-built profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from profwork.analyses import analyse
+from profwork.model import EdgeStats, Frame, FrameKind, FunctionStats, Profile, trim_above_body
+
+handler = Frame("Handler.get", "/app/views.py", 10)
+render = Frame("render", "/app/views.py", 30)
+fact = Frame("fact", "/app/math.py", 1)
+query = Frame("Cursor.execute", "/venv/site-packages/db.py", 99, FrameKind.THIRD_PARTY)
+loads = Frame("loads", "/usr/lib/python3.11/json/__init__.py", 299, FrameKind.STDLIB)
+runner = Frame("execute", "/src/profwork/runner.py", 40, FrameKind.PROFWORK)
+main_thread = Frame("thread (1): MainThread", kind=FrameKind.THREAD)
+worker = Frame("thread (2): worker", kind=FrameKind.THREAD)
+
+
+def sampled(stacks: dict[tuple[Frame, ...], float]) -> Profile:
+    return Profile("seconds", stacks)
+
+
+def test_recursion_counts_once_per_stack_in_cumulative_time() -> None:
+    p = sampled({(handler, fact, fact, fact): 2.0, (handler,): 1.0})
+    assert p.cumulative()[fact] == 2.0
+    assert p.cumulative()[handler] == 3.0
+    assert p.self_times()[fact] == 2.0
+    assert p.total == 3.0
+
+
+def test_own_time_goes_to_the_deepest_user_frame_through_library_code() -> None:
+    p = sampled({(handler, render, query): 5.0, (handler, loads): 1.0, (handler,): 0.5})
+    own = p.own_times()
+    assert own[render] == 5.0  # the library time below render is render's own
+    assert own[handler] == 1.5
+    assert query not in own
+
+
+def test_hotspots_put_the_function_doing_the_work_before_its_entry_point() -> None:
+    p = sampled({(handler, render, query): 5.0, (handler, loads): 1.0})
+    summary = analyse(p)
+    assert [r.frame for r in summary.hotspots] == [render, handler]
+    # bottlenecks by cumulative time, user code first
+    assert [r.frame for r in summary.bottlenecks][:2] == [handler, render]
+    assert summary.bottlenecks[2].frame == query
+
+
+def test_pseudo_frames_root_stacks_but_are_never_ranked() -> None:
+    p = sampled({(main_thread, handler): 1.0, (worker, render): 3.0})
+    assert p.threads == (worker, main_thread)
+    ranked = {r.frame for r in p.top(10)}
+    assert ranked == {handler, render}
+    assert (main_thread, handler) not in p.edges()
+
+
+def test_exact_statistics_drive_every_per_function_number() -> None:
+    stats = {
+        handler: FunctionStats(1, 1, 0.5, 4.0, {}),
+        render: FunctionStats(7, 7, 3.5, 3.5, {handler: EdgeStats(7, 7, 3.5, 3.5)}),
+    }
+    # rebuilt stacks may disagree slightly; they never change the ranked numbers
+    p = Profile("seconds", {(handler,): 0.4, (handler, render): 3.6}, stats)
+    assert p.total == 4.0
+    row = {r.frame: r for r in p.rows()}
+    assert row[render].calls == 7 and row[render].self == 3.5 and row[render].cumulative == 3.5
+    assert row[render].own == 3.6  # own time is the estimate from the stacks
+    assert p.edges()[(handler, render)] == 3.5
+
+
+def test_frames_above_the_body_are_trimmed_but_thread_roots_kept() -> None:
+    assert trim_above_body((runner, handler, render)) == (handler, render)
+    assert trim_above_body((main_thread, runner, handler)) == (main_thread, handler)
+    assert trim_above_body((handler,)) == (handler,)
+
+
+def test_heaviest_paths_are_the_heaviest_stacks() -> None:
+    p = sampled({(handler, render): 3.0, (handler,): 1.0, (handler, loads): 2.0})
+    assert [w for _, w in p.heaviest_paths(2)] == [3.0, 2.0]
+
+
+def test_labels_follow_the_folded_convention() -> None:
+    assert render.label == "render (/app/views.py:30)"
+    assert main_thread.label == "thread (1): MainThread"
+    assert Frame("<built-in method time.sleep>", "~", 0, FrameKind.NATIVE).label == (
+        "<built-in method time.sleep>"
+    )
+
+
+def test_an_empty_profile_has_empty_views() -> None:
+    p = sampled({})
+    assert p.total == 0 and p.top() == [] and analyse(p).hotspots == ()
+
+
+@pytest.mark.parametrize("kind", list(FrameKind))
+def test_only_thread_and_process_kinds_are_pseudo(kind: FrameKind) -> None:
+    assert kind.is_pseudo == (kind in (FrameKind.THREAD, FrameKind.PROCESS))
