@@ -7,15 +7,22 @@ No profiling, formats or analyses here, and no heavy imports at module level, so
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from profwork.errors import ProfworkError
 
 EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
-METHOD_NAMES = ("cprofile", "pyinstrument")  # kept in step with methods.METHODS by a test
+METHOD_NAMES = ("cprofile", "pyinstrument", "pyspy")  # kept in step with methods.METHODS by a test
 FORMATS = ("pstats", "speedscope", "folded", "svg", "html", "md", "json")
+
+
+def _check_rate(rate: float | None) -> None:
+    if rate is not None and rate <= 0:
+        raise ProfworkError(f"--rate must be positive, got {rate:g}", remedy="e.g. --rate 100")
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -26,6 +33,20 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
             raise ProfworkError(f"-p expects name=value, got {item!r}", remedy="e.g. -p size=10")
         params[key.strip()] = value
     return params
+
+
+def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """py-spy's options, shared by `run -m pyspy` and `attach`."""
+    for option in reversed(
+        [
+            click.option("--native", is_flag=True, help="pyspy: native (C/C++/Cython) frames too."),
+            click.option("--subprocesses", is_flag=True, help="pyspy: follow subprocesses."),
+            click.option("--idle", is_flag=True, help="pyspy: keep samples of idle threads."),
+            click.option("--gil", is_flag=True, help="pyspy: only samples holding the GIL."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,19 +73,50 @@ def targets() -> None:
 @cli.command(context_settings={"allow_interspersed_args": False})
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("-m", "--method", default="cprofile", show_default=True,
-              help=f"Profiler: {', '.join(METHOD_NAMES)}.")
-@click.option("--module", "module_name", metavar="MODULE",
-              help="Run a module as `python -m MODULE` would (instead of TARGET).")
-@click.option("--size", type=click.Choice(["small", "medium", "large"]),
-              help="A size preset of the target.")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A target parameter (repeatable), typed from the target's signature.")
-@click.option("--rate", type=float, metavar="HZ",
-              help="Sampling rate (default: the tool's own; cprofile refuses it).")
+@click.option(
+    "-m",
+    "--method",
+    default="cprofile",
+    show_default=True,
+    help=f"Profiler: {', '.join(METHOD_NAMES)}.",
+)
+@click.option(
+    "--module",
+    "module_name",
+    metavar="MODULE",
+    help="Run a module as `python -m MODULE` would (instead of TARGET).",
+)
+@click.option(
+    "--size", type=click.Choice(["small", "medium", "large"]), help="A size preset of the target."
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A target parameter (repeatable), typed from the target's signature.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    metavar="HZ",
+    help="Sampling rate (default: the tool's own; cprofile refuses it).",
+)
+@sampling_options
 @click.option("--threads", is_flag=True, help="Root every stack in its thread.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="DIR",
-              help="Write the run under DIR instead of ./profiling_results.")
+@click.option(
+    "--db-url",
+    metavar="URL",
+    help="Shorthand for -p db_url=URL (database targets; default: embedded SQLite).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write the run under DIR instead of ./profiling_results.",
+)
 @click.option("--top", default=15, show_default=True, help="Rows in the ranked summary.")
 @click.option("--open", "open_report", is_flag=True, help="Open report.html when done.")
 def run(
@@ -75,7 +127,12 @@ def run(
     size: str | None,
     params: tuple[str, ...],
     rate: float | None,
+    native: bool,
+    subprocesses: bool,
+    idle: bool,
+    gil: bool,
     threads: bool,
+    db_url: str | None,
     output: Path | None,
     top: int,
     open_report: bool,
@@ -90,16 +147,17 @@ def run(
     spec = module_name or target
     if not spec:
         raise click.UsageError("give a TARGET or --module MODULE")
-    if rate is not None and rate <= 0:
-        raise ProfworkError(f"--rate must be positive, got {rate:g}", remedy="e.g. --rate 100")
+    _check_rate(rate)
     result = pipeline.run(
         spec,
         module=module_name is not None,
         argv=args,
         method=method,
-        params=_parse_params(params),
+        params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
         size=size,
-        options=MethodOptions(rate=rate, threads=threads),
+        options=MethodOptions(
+            rate=rate, threads=threads, native=native, subprocesses=subprocesses, idle=idle, gil=gil
+        ),
         output=output,
         top=top,
         command=["profwork", *sys.argv[1:]],
@@ -115,9 +173,78 @@ def run(
 
 
 @cli.command()
+@click.argument("pid", type=int)
+@click.option(
+    "-d",
+    "--duration",
+    type=float,
+    metavar="SECONDS",
+    help="Record this long (default: until Ctrl-C or the process exits).",
+)
+@click.option("--rate", type=float, metavar="HZ", help="Samples per second (default 100).")
+@sampling_options
+@click.option("--threads", is_flag=True, help="Root every stack in its thread.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write the run under DIR instead of ./profiling_results.",
+)
+@click.option("--top", default=15, show_default=True, help="Rows in the ranked summary.")
+def attach(
+    pid: int,
+    duration: float | None,
+    rate: float | None,
+    native: bool,
+    subprocesses: bool,
+    idle: bool,
+    gil: bool,
+    threads: bool,
+    output: Path | None,
+    top: int,
+) -> None:
+    """Record a running Python process PID with py-spy (until -d runs out, Ctrl-C or its exit)."""
+    from profwork import console, pipeline
+    from profwork.methods import MethodOptions
+
+    _check_rate(rate)
+    if duration is not None and duration <= 0:
+        raise ProfworkError(f"-d must be positive, got {duration:g}", remedy="e.g. -d 10")
+    result = pipeline.attach(
+        pid,
+        duration=duration,
+        options=MethodOptions(
+            rate=rate, threads=threads, native=native, subprocesses=subprocesses, idle=idle, gil=gil
+        ),
+        output=output,
+        top=top,
+        command=["profwork", *sys.argv[1:]],
+        on_stage=console.stage,
+    )
+    for note in result.summary.notes:
+        if "exited" in note:
+            console.text(note)
+    console.summary(result.summary, title=result.manifest.target)
+    console.run_done(result.path, result.manifest.status, result.manifest.error)
+    sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
+
+
+@cli.command()
+@click.argument("pid", type=int)
+def dump(pid: int) -> None:
+    """Print the current stack of every thread of a running Python process."""
+    from profwork import console
+    from profwork.methods import pyspy
+
+    console.dump(pid, pyspy.dump(pid))
+
+
+@cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True
+)
 @click.option("--top", default=15, show_default=True)
 def report(path: Path, fmt: str, top: int) -> None:
     """Summarise a run directory or a profile file (pstats, speedscope, folded, pyinstrument)."""
@@ -134,8 +261,12 @@ def report(path: Path, fmt: str, top: int) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--to", "to", type=click.Choice(["pstats", "speedscope", "folded", "svg", "html"]),
-              required=True)
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["pstats", "speedscope", "folded", "svg", "html"]),
+    required=True,
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="OUT")
 def convert(path: Path, to: str, output: Path | None) -> None:
     """Convert a run or profile file to another format."""
@@ -146,8 +277,9 @@ def convert(path: Path, to: str, output: Path | None) -> None:
 
 
 @cli.command(name="ls")
-@click.argument("directory", required=False, type=click.Path(path_type=Path),
-                default=Path("profiling_results"))
+@click.argument(
+    "directory", required=False, type=click.Path(path_type=Path), default=Path("profiling_results")
+)
 def ls(directory: Path) -> None:
     """List runs, newest first."""
     from profwork import console

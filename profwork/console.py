@@ -22,6 +22,7 @@ from profwork.renderers.summary import metric_text
 if TYPE_CHECKING:
     from profwork.analyses import Summary
     from profwork.errors import ProfworkError
+    from profwork.methods.pyspy import ThreadDump
     from profwork.rundir import Manifest
     from profwork.targets import Target
 
@@ -165,7 +166,11 @@ def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
         duration = f"{m.duration:.3f} s" if m.duration is not None else ""
         style = {"ok": "green", "error": "red", "interrupted": "yellow"}.get(m.status, "")
         table.add_row(
-            m.started_at, Text(m.target), m.method, Text(m.status, style=style), duration,
+            m.started_at,
+            Text(m.target),
+            m.method,
+            Text(m.status, style=style),
+            duration,
             Text(str(path)),
         )
     if count:
@@ -192,6 +197,24 @@ def targets(items: Sequence[tuple[str, Target | None, str | None]]) -> None:
         )
         table.add_row(Text(name, style="bold"), Text(target.description), Text(params), sizes)
     out.print(table)
+
+
+def dump(pid: int, threads: Sequence[ThreadDump]) -> None:
+    """Every thread's current stack, outermost call first, as `py-spy dump` shows it."""
+    for thread in threads:
+        state = "active" if thread.active else "idle"
+        if thread.owns_gil:
+            state += ", holds the GIL"
+        title = f"process {pid} · thread {thread.thread} ({thread.native_id}) · {state}"
+        table = Table(title=Text(title), title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("function")
+        table.add_column("location")
+        for depth, (function, file, line) in enumerate(thread.frames):
+            table.add_row(str(depth), Text(function, style="bold"), Text(f"{_short(file)}:{line}"))
+        out.print(table)
+    if not threads:
+        out.print("no Python threads")
 
 
 def text(message: Any) -> None:

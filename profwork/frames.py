@@ -11,6 +11,7 @@ py-spy already carry qualified names; this fills in for the rest (pyinstrument, 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import site
 import sys
@@ -43,10 +44,8 @@ class SysPaths:
         paths = sysconfig.get_paths()
         stdlib = {paths["stdlib"], paths["platstdlib"]}
         sites = {paths["purelib"], paths["platlib"]}
-        try:
+        with contextlib.suppress(AttributeError):  # virtualenv's old site module lacks it
             sites.update(site.getsitepackages())
-        except AttributeError:  # pragma: no cover - virtualenv's old site module
-            pass
         if site.ENABLE_USER_SITE and site.USER_SITE:
             sites.add(site.USER_SITE)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}

@@ -59,7 +59,7 @@ class Frame:
 
     @property
     def label(self) -> str:
-        """`qualname (path:line)`: the frame as the folded format and py-spy's raw format spell it."""
+        """`qualname (path:line)`, as the folded format and py-spy's raw format spell a frame."""
         location = self.location
         return f"{self.function} ({location})" if location else self.function
 
@@ -221,9 +221,7 @@ class Profile:
                     out[(caller, callee)] += edge.cumulative
             return dict(out)
         for stack, weight in self.stacks.items():
-            pairs = {
-                (a, b) for a, b in zip(stack, stack[1:], strict=False) if not a.is_pseudo
-            }
+            pairs = {(a, b) for a, b in zip(stack, stack[1:], strict=False) if not a.is_pseudo}
             for pair in pairs:
                 out[pair] += weight
         return dict(out)

@@ -21,7 +21,7 @@ from typing import Any
 from profwork import targets
 from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
-from profwork.methods import MethodOptions, get_method
+from profwork.methods import Method, MethodOptions, RawArtefact, get_method
 from profwork.model import Profile
 from profwork.renderers import RENDERERS, get_renderer
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run
@@ -73,8 +73,7 @@ def run(
         target=target.name,
         spec=spec,
         method=method,
-        params={k: v if isinstance(v, int | float | bool | None) else str(v)
-                for k, v in bound.params.items()},
+        params={k: _plain(v) for k, v in bound.params.items()},
         options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
         size=size,
         started_at=started.isoformat(timespec="seconds"),
@@ -85,11 +84,67 @@ def run(
         command=list(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
+    return _complete(profiler, raw, run_dir, manifest, top, on_stage)
+
+
+def attach(
+    pid: int,
+    *,
+    duration: float | None = None,
+    options: MethodOptions | None = None,
+    output: Path | None = None,
+    top: int = 15,
+    command: Sequence[str] | None = None,
+    on_stage: Stage = _quiet,
+) -> RunResult:
+    """Record a running Python process with py-spy and write its run directory."""
+    from profwork.methods import pyspy
+
+    options = options or MethodOptions()
+    name, argv = pyspy.process_facts(pid)
+    started = datetime.now().astimezone()
+    label = f"pid-{pid}-{targets.slug(name, module=True)}"
+    run_dir = RunDir(output or DEFAULT_BASE, label, "pyspy", started)
+    on_stage(f"attaching to process {pid} ({name})" + (f" for {duration:g} s" if duration else ""))
+    try:
+        raw = pyspy.METHOD.attach(pid, run_dir.raw, options, duration)
+    except BaseException:
+        shutil.rmtree(run_dir.temp, ignore_errors=True)
+        raise
+    manifest = Manifest(
+        target=label,
+        spec=f"pid {pid}",
+        method="pyspy",
+        params={"pid": pid, "process": name, "cmdline": argv, "requested_duration": duration},
+        options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
+        started_at=started.isoformat(timespec="seconds"),
+        duration=raw.duration,
+        status=raw.status,
+        error=raw.error,
+        command=list(command if command is not None else sys.argv),
+        git_commit=git_commit(),
+    )
+    return _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, int | float | bool | None) else str(value)
+
+
+def _complete(
+    profiler: Method,
+    raw: RawArtefact,
+    run_dir: RunDir,
+    manifest: Manifest,
+    top: int,
+    on_stage: Stage,
+) -> RunResult:
+    """normalise → analyse → render → finish, keeping what was measured if any step fails."""
     try:
         on_stage("normalising")
         profile = profiler.normalise(raw)
         profile = dataclasses.replace(
-            profile, metadata={**profile.metadata, "target": target.name}
+            profile, metadata={**profile.metadata, "target": manifest.target}
         )
         summary = analyse(profile, top=top, target_metrics=manifest.target_metrics)
         manifest.unit = profile.unit

@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from profwork.targets import Metrics
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 
 class Hook(Protocol):
+    """Brackets the body: `start` right before it, `stop` right after (both inside the timed
+    window, so keep them cheap). A hook may also define `before_body`/`after_body`, called
+    outside the timed window: the py-spy child's handshake with its parent."""
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -61,7 +65,10 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
             return RunFacts(status="error", error=f"setup failed:\n{_describe(exc)}")
         call = bound.body_call(state)
         result: Any = None
+        before, after = getattr(hook, "before_body", None), getattr(hook, "after_body", None)
         try:
+            if before is not None:
+                before()
             # timed outside the hook, so that the clock calls are not part of the profile
             started = time.perf_counter()
             hook.start()
@@ -70,6 +77,8 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
             finally:
                 hook.stop()
                 facts.duration = time.perf_counter() - started
+                if after is not None:
+                    after()
         except KeyboardInterrupt:
             facts.status, facts.error = "interrupted", "interrupted by the user (Ctrl-C)"
         except SystemExit as exc:
@@ -90,3 +99,75 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
                 f"teardown failed:\n{_describe(exc)}"
             )
     return facts
+
+
+# ---- the py-spy child ---------------------------------------------------------------------------
+
+
+class _Handshake:
+    """The child's side of the py-spy handshake: report ready after setup, wait until py-spy
+    samples, report done after the body, wait until py-spy has stopped before teardown."""
+
+    def __init__(self, incoming: IO[str], outgoing: IO[str]) -> None:
+        self.incoming, self.outgoing = incoming, outgoing
+
+    def _say(self, word: str) -> None:
+        try:
+            self.outgoing.write(word + "\n")
+            self.outgoing.flush()
+        except OSError:  # the parent is gone; carry on alone
+            pass
+
+    def before_body(self) -> None:
+        self._say("ready")
+        self.incoming.readline()  # "go" (or EOF: the parent is gone)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def after_body(self) -> None:
+        self._say("done")
+        self.incoming.readline()  # "teardown"
+
+
+def child_main(argv: list[str] | None = None) -> None:
+    """Entry point of the child process a sampling method profiles from outside:
+    `python -c "from profwork.runner import child_main; child_main()" REQUEST.json`.
+
+    The request names the target, its parameters, two pipe descriptors for the handshake, and
+    where to write the run's facts (status, body duration, error, target metrics)."""
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    from profwork.errors import ProfworkError
+    from profwork.targets import resolve
+
+    request = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
+    handshake = _Handshake(
+        os.fdopen(request["read_fd"], "r", encoding="utf-8"),
+        os.fdopen(request["write_fd"], "w", encoding="utf-8"),
+    )
+    result = Path(request["result"])
+    try:
+        target = resolve(request["spec"], module=request["module"], argv=request["argv"])
+        bound = target.bind(request["params"], request["size"])
+    except ProfworkError as exc:
+        facts = RunFacts(status="error", error=str(exc))
+    else:
+        facts = execute(bound, handshake)
+    result.write_text(
+        json.dumps(
+            {
+                "status": facts.status,
+                "duration": facts.duration,
+                "error": facts.error,
+                "metrics": facts.metrics,
+            }
+        ),
+        encoding="utf-8",
+    )

@@ -15,6 +15,7 @@ Specs (`resolve`):
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -154,6 +155,8 @@ class Target:
     user_paths: tuple[str, ...] = ()
     # a script's arguments (sys.argv[1:] while the body runs)
     argv: tuple[str, ...] | None = None
+    # resolved from `--module NAME` (so a child process can resolve the same spec again)
+    module: bool = False
 
     @cached_property
     def parameters(self) -> tuple[Parameter, ...]:
@@ -255,8 +258,8 @@ def target(
 ) -> Callable[[Callable[..., Any]], Target]:
     """Declare a target from its body:
 
-        @target("example", description="...", sizes={"small": {"n": 1000}})
-        def example(n: int = 100_000) -> None: ...
+    @target("example", description="...", sizes={"small": {"n": 1000}})
+    def example(n: int = 100_000) -> None: ...
     """
 
     def wrap(body: Callable[..., Any]) -> Target:
@@ -305,18 +308,7 @@ def _with_user_paths(t: Target, fn: Callable[..., Any], spec: str) -> Target:
         paths.extend(str(Path(p).resolve()) for p in top_module.__path__)
     elif module is not None and getattr(module, "__file__", None):
         paths.append(str(Path(module.__file__).resolve()))  # type: ignore[arg-type]
-    return Target(
-        name=t.name,
-        body=t.body,
-        description=t.description,
-        setup=t.setup,
-        teardown=t.teardown,
-        sizes=t.sizes,
-        app=t.app,
-        spec=spec,
-        user_paths=tuple(paths),
-        argv=t.argv,
-    )
+    return dataclasses.replace(t, spec=spec, user_paths=tuple(paths))
 
 
 # ---- spec resolution ------------------------------------------------------------------------
@@ -423,7 +415,11 @@ def _script_target(file: Path, spec: str, argv: tuple[str, ...]) -> Target:
         ) from None
 
     def setup() -> Callable[[], Any]:
-        namespace = {"__name__": "__main__", "__file__": str(resolved), "__builtins__": __builtins__}
+        namespace = {
+            "__name__": "__main__",
+            "__file__": str(resolved),
+            "__builtins__": __builtins__,
+        }
         return _run_code(code, namespace)
 
     def body(state: Callable[[], Any]) -> Any:
@@ -490,4 +486,5 @@ def _module_target(name: str, argv: tuple[str, ...]) -> Target:
         spec=name,
         user_paths=tuple(str(Path(p).resolve()) for p in user) or (str(Path(origin).resolve()),),
         argv=argv,
+        module=True,
     )

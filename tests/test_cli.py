@@ -47,7 +47,9 @@ MANIFEST_FIELDS = {
 }
 
 
-def profwork(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def profwork(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
         [PROFWORK, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
@@ -73,9 +75,9 @@ def test_run_writes_every_artefact_and_ranks_the_known_hotspot_first(
     assert done.returncode == 0, done.stderr
     run = only_run(results)
     assert run.parent.name == "example" and run.name.endswith(f"-{method}")
-    assert ARTEFACTS <= {p.name for p in run.iterdir()}
+    assert {p.name for p in run.iterdir()} >= ARTEFACTS
     manifest = json.loads((run / "manifest.json").read_text())
-    assert MANIFEST_FIELDS <= set(manifest)
+    assert set(manifest) >= MANIFEST_FIELDS
     assert manifest["status"] == "ok" and manifest["method"] == method
     assert manifest["params"] == {"orders": 3000, "rounds": 2, "variant": "naive"}
     assert all((run / a).exists() for a in manifest["artefacts"])
@@ -133,7 +135,9 @@ def test_a_threaded_body_under_cprofile_shows_the_workers_hotspot(
     assert any(r.endswith(": MainThread") for r in roots), roots
 
 
-def test_a_failing_target_keeps_its_artefacts_with_status_error(tmp_path: Path, results: Path) -> None:
+def test_a_failing_target_keeps_its_artefacts_with_status_error(
+    tmp_path: Path, results: Path
+) -> None:
     script = write(
         tmp_path / "broken.py",
         """
@@ -150,7 +154,7 @@ def test_a_failing_target_keeps_its_artefacts_with_status_error(tmp_path: Path, 
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "error"
     assert "RuntimeError: database went away" in manifest["error"]
-    assert ARTEFACTS <= {p.name for p in run.iterdir()}
+    assert {p.name for p in run.iterdir()} >= ARTEFACTS
     assert "work" in (run / "profile.folded").read_text()
     assert "Traceback" not in done.stderr.split("run error")[0]
 
@@ -243,7 +247,12 @@ def test_convert_writes_the_chosen_format(results: Path, tmp_path: Path) -> None
 
 def test_ls_lists_runs_newest_first(results: Path) -> None:
     for method in ("cprofile", "pyinstrument"):
-        assert profwork("run", "example", "-m", method, "-p", "rounds=1", "-o", str(results)).returncode == 0
+        assert (
+            profwork(
+                "run", "example", "-m", method, "-p", "rounds=1", "-o", str(results)
+            ).returncode
+            == 0
+        )
     listed = profwork("ls", str(results))
     assert listed.returncode == 0
     assert listed.stdout.index("pyinstrument") < listed.stdout.index("cprofile")

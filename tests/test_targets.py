@@ -106,12 +106,18 @@ def test_script_runs_as_main_with_its_arguments(tmp_path: Path) -> None:
     assert sys.argv[1:] != ["--limit", "3"]  # restored
 
 
-def test_module_spec_runs_like_python_dash_m(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_spec_runs_like_python_dash_m(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out.txt"
     pkg = tmp_path / "jobpkg"
     pkg.mkdir()
     write(pkg / "__init__.py", "")
-    write(pkg / "nightly.py", f"if __name__ == '__main__':\n    import pathlib; pathlib.Path({str(out)!r}).write_text('ran')\n")
+    write(
+        pkg / "nightly.py",
+        "import pathlib\n"
+        f"if __name__ == '__main__':\n    pathlib.Path({str(out)!r}).write_text('ran')\n",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     t = resolve("jobpkg.nightly", module=True)
     assert runner.execute(t.bind(), runner.NoHook()).status == "ok"

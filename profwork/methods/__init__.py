@@ -25,6 +25,7 @@ Status = Literal["ok", "error", "interrupted"]
 METHODS: dict[str, str] = {
     "cprofile": "profwork.methods.cprofile:METHOD",
     "pyinstrument": "profwork.methods.pyinstrument:METHOD",
+    "pyspy": "profwork.methods.pyspy:METHOD",
 }
 
 META_FILE = "meta.json"
@@ -91,6 +92,18 @@ class Method(Protocol):
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact: ...
 
     def normalise(self, raw: RawArtefact) -> Profile: ...
+
+
+def refuse_sampler_flags(options: MethodOptions, method: str) -> None:
+    """In-process methods cannot honour py-spy's flags; say so rather than ignore them."""
+    given = [f"--{n}" for n in ("native", "subprocesses", "idle", "gil") if getattr(options, n)]
+    if given:
+        from profwork.errors import MethodError
+
+        raise MethodError(
+            f"{', '.join(given)} only apply to -m pyspy, not -m {method}",
+            remedy="drop them, or profile with -m pyspy",
+        )
 
 
 def get_method(name: str) -> Method:

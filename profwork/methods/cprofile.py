@@ -23,7 +23,7 @@ from typing import Any
 from profwork import runner
 from profwork.errors import MethodError
 from profwork.frames import Classifier, SysPaths
-from profwork.methods import MethodOptions, RawArtefact
+from profwork.methods import MethodOptions, RawArtefact, refuse_sampler_flags
 from profwork.model import Frame, FrameKind, FunctionStats, Profile, Stack, Unit
 from profwork.targets import BoundTarget
 
@@ -67,6 +67,7 @@ class CProfileMethod:
     unit: Unit = "seconds"
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
+        refuse_sampler_flags(options, self.name)
         if options.rate is not None:
             raise MethodError(
                 "cprofile records every call and has no sampling rate",

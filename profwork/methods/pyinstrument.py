@@ -11,7 +11,7 @@ from pathlib import Path
 
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
-from profwork.methods import MethodOptions, RawArtefact
+from profwork.methods import MethodOptions, RawArtefact, refuse_sampler_flags
 from profwork.model import Profile, Unit
 from profwork.targets import BoundTarget
 
@@ -38,6 +38,7 @@ class PyinstrumentMethod:
     unit: Unit = "seconds"
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
+        refuse_sampler_flags(options, self.name)
         interval = 1.0 / options.rate if options.rate else DEFAULT_INTERVAL
         sampler = _Sampler(interval)
         facts = runner.execute(bound, sampler)

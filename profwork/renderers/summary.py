@@ -63,7 +63,10 @@ class MarkdownSummary:
             )
         lines += ["", "## Hotspots (user functions by own time)", ""]
         if summary.hotspots:
-            lines += ["| # | function | location | own | self | share |", "|--:|---|---|--:|--:|--:|"]
+            lines += [
+                "| # | function | location | own | self | share |",
+                "|--:|---|---|--:|--:|--:|",
+            ]
             total = summary.total or 1.0
             for i, r in enumerate(summary.hotspots, 1):
                 lines.append(

@@ -1,0 +1,947 @@
+"""Sniff and read every profile format profwork accepts into one `Profile`.
+
+Formats (decided by content, never by a file's extension):
+- pstats: the marshalled dict written by cProfile, `pstats.Stats.dump_stats` and the pure-Python
+  `profile` module (which stores a call count per caller instead of a 4-tuple);
+- pyinstrument: a saved session (`Session.save`, pyinstrument 4 and 5: `frame_records`), or the
+  tree its JSON renderer writes (`root_frame`);
+- speedscope: https://www.speedscope.app/file-format-schema.json, sampled and evented profiles,
+  several profiles in one file, and what py-spy and pyinstrument write (`null` where the schema
+  wants a number);
+- folded: `frame;frame;frame weight` lines as flamegraph.pl, inferno, py-spy (`-f raw`) and our own
+  folded renderer write them, with the weight after the last space;
+- run: a run directory, normalised again by the method that recorded it.
+
+Rules every reader follows (DESIGN §1): frames above the profiled body are trimmed; a `thread`
+(`process`) pseudo-frame starts a stack only when more than one thread (process) was recorded or
+`threads=True`; stacks are kept collapsed. A reader never writes or renders, and a file it cannot
+read raises `InputError` with the remedy, never a raw exception.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import marshal
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from profwork.errors import InputError
+from profwork.frames import Classifier, SysPaths
+from profwork.model import (
+    EdgeStats,
+    Frame,
+    FrameKind,
+    FunctionStats,
+    Profile,
+    Stack,
+    Unit,
+)
+
+__all__ = [
+    "read",
+    "read_folded",
+    "read_pstats",
+    "read_pyinstrument",
+    "read_speedscope",
+    "sniff",
+]
+
+REMEDY = (
+    "give a run directory, a pstats file, a speedscope JSON, a folded-stacks file "
+    "or a pyinstrument session JSON"
+)
+
+# How much of a file sniffing looks at before deciding it is folded text.
+_SNIFF_BYTES = 1 << 20
+_SNIFF_LINES = 20
+
+# The entry the pstats renderer writes for an empty profile (pstats.Stats refuses an empty dict).
+EMPTY_PSTATS_KEY = ("~", 0, "<empty profile>")
+
+# cProfile's own entries: the profiler being switched off (and on) inside the profiled window.
+_LSPROF_ENTRIES = frozenset(
+    {
+        "<method 'disable' of '_lsprof.Profiler' objects>",
+        "<method 'enable' of '_lsprof.Profiler' objects>",
+    }
+)
+
+_THREAD_TEXT = re.compile(r"^thread \([^()]*\)(?::.*)?$", re.DOTALL)
+_PROCESS_TEXT = re.compile(r"^process \d+(?::.*)?$", re.DOTALL)
+# `qualname (path:line)`; the name is the shortest prefix, since a path may hold " (" and a Python
+# qualified name never does.
+_LOCATED = re.compile(r"^(.*?) \((.+):(\d+)\)$", re.DOTALL)
+# `name (path)`: py-spy's spelling of a frame without a line (native code).
+_FILED = re.compile(r"^(.*?) \(([^()]+)\)$", re.DOTALL)
+
+
+def _default_classifier(classifier: Classifier | None) -> Classifier:
+    return classifier if classifier is not None else Classifier(SysPaths.current())
+
+
+def _corrupt(path: Path, what: str, reason: str, remedy: str = REMEDY) -> InputError:
+    return InputError(f"{path}: {what} ({reason})", remedy=remedy)
+
+
+# ---- shared stack rules ------------------------------------------------------------------------
+
+
+def _leading_pseudo(stack: Stack) -> int:
+    """How many pseudo-frames start the stack."""
+    count = 0
+    for frame in stack:
+        if not frame.is_pseudo:
+            break
+        count += 1
+    return count
+
+
+def _trim(stack: Stack) -> Stack:
+    """`model.trim_above_body`, keeping every leading pseudo-frame (a process and its thread)."""
+    lead = _leading_pseudo(stack)
+    for index in range(len(stack) - 1, lead - 1, -1):
+        if stack[index].kind is FrameKind.PROFWORK:
+            return stack[:lead] + stack[index + 1 :]
+    return stack
+
+
+def _finish_stacks(
+    stacks: Mapping[Stack, float], *, threads: bool, frames: Iterable[Frame] | None = None
+) -> dict[Stack, float]:
+    """Apply the thread rule and the trim to collapsed stacks, and collapse again. `frames`,
+    when given, are all the distinct frames of the stacks (saves a pass over every frame)."""
+    processes: set[Frame] = set()
+    thread_frames: set[Frame] = set()
+    for stack in stacks:
+        for frame in stack:
+            kind = frame.kind
+            if kind is FrameKind.PROCESS:
+                processes.add(frame)
+            elif kind is FrameKind.THREAD:
+                thread_frames.add(frame)
+            else:
+                break
+    if frames is None:
+        frames = {frame for stack in stacks for frame in stack}
+    has_profwork = any(frame.kind is FrameKind.PROFWORK for frame in frames)
+    drop: set[FrameKind] = set()
+    if len(processes) <= 1:
+        drop.add(FrameKind.PROCESS)
+    if len(thread_frames) <= 1 and not threads:
+        drop.add(FrameKind.THREAD)
+    drop_any = bool(drop) and bool(processes or thread_frames)
+    if not drop_any and not has_profwork:
+        return dict(stacks)
+    out: dict[Stack, float] = defaultdict(float)
+    for stack, weight in stacks.items():
+        if drop_any and stack and stack[0].is_pseudo:
+            lead = _leading_pseudo(stack)
+            kept = tuple(f for f in stack[:lead] if f.kind not in drop)
+            stack = kept + stack[lead:]
+        if has_profwork:
+            stack = _trim(stack)
+        out[stack] += weight
+    return dict(out)
+
+
+def _name_frame(text: str) -> Frame:
+    """A frame known by its name alone: a pseudo-frame, native code, or a foreign frame."""
+    if _THREAD_TEXT.match(text):
+        return Frame(text, "", 0, FrameKind.THREAD)
+    if _PROCESS_TEXT.match(text):
+        return Frame(text, "", 0, FrameKind.PROCESS)
+    if (
+        text.startswith(("<built-in", "<method ", "<native", "<slot wrapper"))
+        or "::" in text
+        or (text.startswith("[") and text.endswith("]"))
+    ):
+        return Frame(text, "", 0, FrameKind.NATIVE)
+    return Frame(text, "", 0, FrameKind.USER)
+
+
+class _FrameMaker:
+    """Frames for `name`, `file`, `line` triples, classified once each (cached)."""
+
+    def __init__(self, classifier: Classifier, *, qualified: bool = False) -> None:
+        self.classifier = classifier
+        self.qualified = qualified
+        self._cache: dict[tuple[str, str, int], Frame] = {}
+
+    def __call__(self, name: str, file: str, line: int) -> Frame:
+        key = (name, file, line)
+        frame = self._cache.get(key)
+        if frame is None:
+            if not file:
+                frame = _name_frame(name)
+            elif self.qualified:
+                frame = Frame(name, file, line, self.classifier.kind(file, name))
+            else:
+                frame = self.classifier.frame(name, file, line)
+            self._cache[key] = frame
+        return frame
+
+
+# ---- sniffing ----------------------------------------------------------------------------------
+
+
+def sniff(path: Path) -> str:
+    """The format of `path`, by content: "pstats", "speedscope", "pyinstrument", "folded" or
+    "run" (a run directory). Raises `InputError` for anything else."""
+    return _sniff(Path(path))[0]
+
+
+def _sniff(path: Path) -> tuple[str, Any]:
+    """The format and, for pstats and JSON, the already parsed content (read once)."""
+    if path.is_dir():
+        if (path / "manifest.json").is_file():
+            return "run", None
+        raise InputError(f"{path}: a directory without manifest.json is not a run", remedy=REMEDY)
+    head = _read_head(path)
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty", remedy=REMEDY)
+    if head[:1] in (b"{", b"\xfb"):
+        stats = _try_marshal(path)
+        if stats is not None:
+            return "pstats", stats
+    encoding = _text_encoding(head)
+    try:
+        text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}: not a profile profwork can read (binary data that is not pstats)",
+            remedy=REMEDY,
+        ) from None
+    text = text.lstrip("\ufeff \t\r\n")
+    if text.startswith(("{", "[")):
+        data = _try_json(path, encoding)
+        if data is not None:
+            return _json_format(path, data), data
+    if _looks_folded(text, complete=len(head) < _SNIFF_BYTES):
+        return "folded", None
+    raise InputError(f"{path}: not a profile profwork can read", remedy=REMEDY)
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_SNIFF_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory", remedy=REMEDY) from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory", remedy=REMEDY) from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY) from None
+
+
+def _text_encoding(head: bytes) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    return "utf-8"
+
+
+def _try_marshal(path: Path) -> dict[Any, Any] | None:
+    """The pstats dict when the file is one, else None."""
+    try:
+        data = marshal.loads(_read_bytes(path))
+    except (ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key, value in list(data.items())[:50]:
+        if not (isinstance(key, tuple) and len(key) == 3 and isinstance(value, tuple)):
+            return None
+        if len(value) != 5 or not isinstance(value[4], dict):
+            return None
+    return data
+
+
+def _try_json(path: Path, encoding: str) -> Any:
+    try:
+        return json.loads(_read_bytes(path).decode(encoding))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def _json_format(path: Path, data: Any) -> str:
+    if isinstance(data, dict):
+        schema = data.get("$schema")
+        shared = data.get("shared")
+        if (isinstance(schema, str) and "speedscope" in schema) or (
+            isinstance(shared, dict) and "frames" in shared and "profiles" in data
+        ):
+            return "speedscope"
+        if "frame_records" in data or (
+            "root_frame" in data and ("sample_count" in data or "duration" in data)
+        ):
+            return "pyinstrument"
+    raise InputError(
+        f"{path}: a JSON file that is neither speedscope nor a pyinstrument session",
+        remedy=REMEDY,
+    )
+
+
+def _looks_folded(text: str, *, complete: bool) -> bool:
+    lines = text.splitlines()
+    if not complete and lines:
+        lines.pop()  # the last line may be cut short
+    if "\x00" in text:
+        return False
+    seen = 0
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith(("#", "//")):
+            continue
+        if _parse_weight(line.rpartition(" ")[2]) is None:
+            return False
+        seen += 1
+        if seen >= _SNIFF_LINES:
+            break
+    return seen > 0
+
+
+def _parse_weight(text: str) -> float | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+# ---- read: dispatch ----------------------------------------------------------------------------
+
+
+def read(path: Path) -> Profile:
+    """Read any profile file or run directory, whatever its name."""
+    path = Path(path)
+    fmt, payload = _sniff(path)
+    if fmt == "run":
+        return _read_run(path)
+    if fmt == "pstats":
+        return _pstats_profile(path, payload, classifier=None, names=None, min_share=_MIN_SHARE)
+    if fmt == "speedscope":
+        return _speedscope_profile(path, payload, classifier=None, threads=False)
+    if fmt == "pyinstrument":
+        return _pyinstrument_profile(path, payload, classifier=None, threads=False)
+    return read_folded(path)
+
+
+def _read_run(path: Path) -> Profile:
+    from profwork.methods import RawArtefact, get_method  # lazy: methods import their tools
+
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        method = manifest["method"]
+        if isinstance(method, dict):  # a manifest may record the method with its options
+            method = method["name"]
+        raw = RawArtefact.load(path / "raw")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{path}: an incomplete or corrupt run directory ({type(error).__name__}: {error})",
+            remedy="give a complete run directory, or one of its profile files",
+        ) from None
+    profile: Profile = get_method(str(method)).normalise(raw)
+    return profile
+
+
+# ---- pstats ------------------------------------------------------------------------------------
+
+_MIN_SHARE = 1 / 20000
+
+
+def read_pstats(
+    path: Path,
+    *,
+    classifier: Classifier | None = None,
+    names: Mapping[str, str] | None = None,
+    min_share: float = _MIN_SHARE,
+) -> Profile:
+    """Read a pstats file (cProfile's, `pstats.Stats.dump_stats`'s or the `profile` module's).
+
+    The exact statistics drive every per-function number. Stacks, which pstats does not record,
+    are rebuilt from the caller graph for the stack views (flame graph, folded, speedscope): each
+    function's time is split among its callees in proportion to their edge times, a path stops at
+    the first repeated function, and paths below `min_share` of the total are merged into their
+    caller. `names` maps `file:line:name` to a qualified name (our own runs record `co_qualname`).
+    """
+    path = Path(path)
+    data = _try_marshal(path)
+    if data is None:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory", remedy=REMEDY)
+        raise _corrupt(path, "not a pstats file", "not a marshalled pstats dict")
+    return _pstats_profile(path, data, classifier=classifier, names=names, min_share=min_share)
+
+
+def _pstats_profile(
+    path: Path,
+    data: dict[Any, Any],
+    *,
+    classifier: Classifier | None,
+    names: Mapping[str, str] | None,
+    min_share: float,
+) -> Profile:
+    classifier = _default_classifier(classifier)
+    try:
+        stats = _pstats_stats(data, classifier, names or {})
+    except (TypeError, ValueError, IndexError, AttributeError) as error:
+        raise _corrupt(path, "corrupt pstats file", f"{type(error).__name__}: {error}") from None
+    total = sum(s.self for s in stats.values())
+    min_weight = max(min_share, 0.0) * total
+    stacks = _rebuild_stacks(stats, min_weight)
+    from profwork.renderers import format_quantity
+
+    note = (
+        "The flame graph, folded and speedscope stacks are rebuilt from cProfile's caller graph: "
+        "each function's time is split among its callers' paths in proportion to the edge times, "
+        "recursive cycles are cut at the first repeat, and paths below "
+        f"{format_quantity(min_weight, 'seconds')} are merged into their caller; every "
+        "per-function figure is cProfile's exact one."
+    )
+    return Profile(
+        unit="seconds",
+        stacks=stacks,
+        stats=stats,
+        metadata={
+            "source": str(path),
+            "format": "pstats",
+            "stacks": "rebuilt from the caller graph",
+            "min_weight": min_weight,
+            "notes": [note],
+        },
+    )
+
+
+def _is_profiler_entry(key: tuple[str, int, str], frame: Frame) -> bool:
+    """Entries of the profiler itself, not of the profiled code."""
+    file, line, name = key
+    return (
+        frame.kind is FrameKind.PROFWORK
+        or (file == "~" and name in _LSPROF_ENTRIES)
+        or (file == "profile" and line == 0)  # the `profile` module's fake frames
+        or key == EMPTY_PSTATS_KEY
+    )
+
+
+def _pstats_stats(
+    data: Mapping[Any, Any], classifier: Classifier, names: Mapping[str, str]
+) -> dict[Frame, FunctionStats]:
+    frames: dict[Any, Frame] = {}
+    dropped: set[Any] = set()
+    for raw_key in data:
+        file, line, name = raw_key
+        key = (str(file), int(line), name if isinstance(name, str) else str(name))
+        if key[0] == "" and key[1] == 0 and key[2] == "":
+            raise ValueError(f"an entry without a name: {raw_key!r}")
+        qualified = names.get(f"{key[0]}:{key[1]}:{key[2]}")
+        if qualified is not None:
+            frame = Frame(qualified, key[0], key[1], classifier.kind(key[0], key[2]))
+        else:
+            frame = classifier.frame(key[2], key[0], key[1])
+        if _is_profiler_entry(key, frame):
+            dropped.add(raw_key)
+        else:
+            frames[raw_key] = frame
+
+    stats: dict[Frame, FunctionStats] = {}
+    for raw_key, frame in frames.items():
+        cc, nc, tt, ct, callers = data[raw_key]
+        edges: dict[Frame, EdgeStats] = {}
+        raw_edges = list(callers.items())
+        counted = sum(int(v) for _, v in raw_edges if not isinstance(v, tuple)) or 1
+        for caller_key, value in raw_edges:
+            caller = frames.get(caller_key)
+            if caller is None:
+                continue  # a dropped profiler entry, or a caller the file does not list
+            if isinstance(value, tuple):
+                e_nc, e_cc, e_tt, e_ct = value
+                edge = EdgeStats(int(e_nc), int(e_cc), float(e_tt), float(e_ct))
+            else:
+                # The `profile` module counts calls per caller but keeps no per-edge time:
+                # share the callee's times by call count.
+                share = int(value) / counted
+                edge = EdgeStats(int(value), int(value), float(tt) * share, float(ct) * share)
+            edges[caller] = edges[caller] + edge if caller in edges else edge
+        entry = FunctionStats(int(nc), int(cc), float(tt), float(ct), edges)
+        stats[frame] = stats[frame] + entry if frame in stats else entry
+
+    # A profiler call whose only callers were profiler entries (the `profile` module's
+    # `setprofile`) is the profiler too.
+    for raw_key in dropped:
+        for callee_key, value in data.items():
+            if callee_key in frames and raw_key in value[4]:
+                frame = frames[callee_key]
+                s = stats.get(frame)
+                if (
+                    s is not None
+                    and not s.callers
+                    and frame.kind is FrameKind.NATIVE
+                    and frame.function in ("setprofile", "<built-in method sys.setprofile>")
+                ):
+                    del stats[frame]
+    return stats
+
+
+def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> dict[Stack, float]:
+    """Stacks from the caller graph by proportional split (see `read_pstats`).
+
+    Each function starts a path with the part of its cumulative time its callers do not account
+    for (all of it for a function without callers). Walking down, a callee gets its edge's
+    cumulative time scaled by the share of the function's cumulative time the path carries; a
+    callee already on the path (recursion) is cut, and a callee below `min_weight` is merged:
+    both leave their time with the path as self time. Each path's weights add up to its start's
+    time, so the stacks add up to the total.
+    """
+    frames = list(stats)
+    index = {frame: i for i, frame in enumerate(frames)}
+    count = len(frames)
+    cumulative = [max(stats[f].cumulative, 0.0) for f in frames]
+    callees: list[list[tuple[int, float]]] = [[] for _ in range(count)]
+    incoming = [0.0] * count
+    for j, frame in enumerate(frames):
+        for caller, edge in stats[frame].callers.items():
+            i = index[caller]
+            if i != j and edge.cumulative > 0:
+                callees[i].append((j, edge.cumulative))
+                incoming[j] += edge.cumulative
+    for children in callees:
+        children.sort(key=lambda item: -item[1])
+
+    total = sum(cumulative)
+    noise = total * 1e-9
+    out: dict[tuple[int, ...], float] = defaultdict(float)
+    path: list[int] = []
+    on_path: set[int] = set()
+    for root in range(count):
+        budget = cumulative[root] - incoming[root]
+        if budget <= noise:
+            continue
+        todo: list[tuple[int, float] | None] = [(root, budget)]
+        while todo:
+            item = todo.pop()
+            if item is None:
+                on_path.discard(path.pop())
+                continue
+            function, weight = item
+            path.append(function)
+            on_path.add(function)
+            todo.append(None)
+            remainder = weight
+            cum = cumulative[function]
+            if cum > 0:
+                fraction = weight / cum
+                kept: list[tuple[int, float]] = []
+                spent = 0.0
+                for callee, edge in callees[function]:
+                    if callee in on_path:
+                        continue
+                    share = edge * fraction
+                    if share < min_weight:
+                        continue
+                    kept.append((callee, share))
+                    spent += share
+                if spent > weight:  # overlapping recursive edges: never more than the path has
+                    scale = weight / spent
+                    kept = [(callee, share * scale) for callee, share in kept]
+                    spent = weight
+                remainder = weight - spent
+                todo.extend(reversed(kept))
+            if remainder > noise:
+                out[tuple(path)] += remainder
+    return {tuple(frames[i] for i in key): weight for key, weight in out.items()}
+
+
+# ---- pyinstrument ------------------------------------------------------------------------------
+
+
+def read_pyinstrument(
+    path: Path, *, classifier: Classifier | None = None, threads: bool = False
+) -> Profile:
+    """Read a pyinstrument session (`Session.save`) or the tree its JSON renderer writes."""
+    path = Path(path)
+    data = _read_json(path, "pyinstrument session")
+    if not isinstance(data, dict) or not (
+        "frame_records" in data or "root_frame" in data
+    ):
+        raise _corrupt(path, "not a pyinstrument session", "no frame_records or root_frame")
+    return _pyinstrument_profile(path, data, classifier=classifier, threads=threads)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise InputError(f"{path}: the file is empty", remedy=REMEDY)
+    try:
+        return json.loads(raw.decode(_text_encoding(raw[:4])))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise _corrupt(path, f"not a valid {what}", f"{type(error).__name__}: {error}") from None
+
+
+def _session_paths(data: Mapping[str, Any]) -> SysPaths:
+    """The recorded interpreter's paths, as pyinstrument saved them (`sys_path`, `sys_prefixes`)."""
+    sys_path = [p for p in data.get("sys_path") or () if isinstance(p, str) and p]
+    prefixes = [p for p in data.get("sys_prefixes") or () if isinstance(p, str) and p]
+    if not sys_path or not prefixes:
+        return SysPaths.current()
+    sites = tuple(sorted({p for p in sys_path if "site-packages" in p or "dist-packages" in p}))
+    stdlib = tuple(
+        sorted(
+            {
+                p
+                for p in sys_path
+                if p not in sites
+                and any(p.startswith(prefix.rstrip("/") + "/lib/python") for prefix in prefixes)
+            }
+        )
+    )
+    return SysPaths(stdlib=stdlib, site_packages=sites, prefixes=tuple(sorted(set(prefixes))))
+
+
+def _pyinstrument_profile(
+    path: Path, data: Mapping[str, Any], *, classifier: Classifier | None, threads: bool
+) -> Profile:
+    classifier = classifier if classifier is not None else Classifier(_session_paths(data))
+    try:
+        if "frame_records" in data:
+            raw_stacks = _session_stacks(data, classifier)
+        else:
+            raw_stacks = _tree_stacks(data.get("root_frame"), classifier)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as error:
+        raise _corrupt(
+            path, "corrupt pyinstrument session", f"{type(error).__name__}: {error}"
+        ) from None
+    metadata: dict[str, Any] = {"source": str(path), "format": "pyinstrument", "stacks": "sampled"}
+    interval = data.get("min_interval")
+    if isinstance(interval, int | float) and not isinstance(interval, bool):
+        metadata["interval"] = float(interval)
+    duration = data.get("duration")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        metadata["duration"] = float(duration)
+    return Profile(
+        unit="seconds",
+        stacks=_finish_stacks(raw_stacks, threads=threads),
+        metadata=metadata,
+    )
+
+
+def _identifier(info: str) -> str:
+    return info.partition("\x01")[0]
+
+
+def _session_stacks(data: Mapping[str, Any], classifier: Classifier) -> dict[Stack, float]:
+    records = data["frame_records"]
+    if not isinstance(records, list):
+        raise TypeError("frame_records is not a list")
+    # pyinstrument trims the stem above the frame that started the profiler; so do we.
+    start = data.get("start_call_stack") or []
+    stem = [_identifier(str(info)) for info in start[:-1]]
+    make = _FrameMaker(classifier)
+    cache: dict[str, Frame] = {}
+
+    def frame_of(info: str) -> Frame:
+        frame = cache.get(info)
+        if frame is None:
+            frame = cache[info] = _pyinstrument_frame(info, make)
+        return frame
+
+    collected: dict[tuple[str, ...], float] = defaultdict(float)
+    for infos, weight in records:
+        if not isinstance(infos, list):
+            raise TypeError("a frame record is not a list of frames")
+        ids = [_identifier(info) for info in infos]
+        cut = 0
+        while cut < len(stem) and cut < len(ids) and ids[cut] == stem[cut]:
+            cut += 1
+        head = infos[:1] if infos and "\x00<thread>\x00" in infos[0] else []
+        kept = head + infos[max(cut, len(head)) :]
+        collected[tuple(kept)] += float(weight)
+    stacks: dict[Stack, float] = defaultdict(float)
+    for infos, weight in collected.items():
+        stacks[tuple(frame_of(info) for info in infos)] += weight
+    return dict(stacks)
+
+
+def _pyinstrument_frame(info: str, make: _FrameMaker) -> Frame:
+    identifier, _, attributes = info.partition("\x01")
+    parts = identifier.split("\x00")
+    if len(parts) < 3:
+        return _name_frame(identifier)  # a synthetic frame: [await], [out-of-context], [self]
+    name, file, line_text = parts[0], parts[1], parts[2]
+    if file == "<thread>":
+        return Frame(f"thread ({line_text}): {name}", "", 0, FrameKind.THREAD)
+    line = int(line_text) if line_text.isdigit() else 0
+    frame = make(name, file, line)
+    class_name = next(
+        (a[1:] for a in attributes.split("\x01") if a.startswith("c") and len(a) > 1), None
+    )
+    if class_name and frame.function == name and "." not in name and not name.startswith("<"):
+        frame = Frame(f"{class_name}.{name}", frame.file, frame.line, frame.kind)
+    return frame
+
+
+def _tree_stacks(root: Any, classifier: Classifier) -> dict[Stack, float]:
+    """Stacks from pyinstrument's JSON renderer tree: a node's self time is its time minus its
+    children's."""
+    stacks: dict[Stack, float] = defaultdict(float)
+    if root is None:
+        return {}
+    make = _FrameMaker(classifier)
+    todo: list[tuple[Mapping[str, Any], Stack]] = [(root, ())]
+    while todo:
+        node, parent = todo.pop()
+        name = str(node["function"])
+        file = str(node.get("file_path") or "")
+        line = int(node.get("line_no") or 0)
+        frame = make(name, file, line) if file else _name_frame(name)
+        class_name = node.get("class_name")
+        if class_name and frame.function == name and "." not in name and not name.startswith("<"):
+            frame = Frame(f"{class_name}.{name}", frame.file, frame.line, frame.kind)
+        stack = (*parent, frame)
+        children = node.get("children") or []
+        own = float(node["time"]) - sum(float(child["time"]) for child in children)
+        if own > 0:
+            stacks[stack] += own
+        todo.extend((child, stack) for child in children)
+    return dict(stacks)
+
+
+# ---- speedscope --------------------------------------------------------------------------------
+
+_SPEEDSCOPE_UNITS: dict[str, tuple[Unit, float]] = {
+    "none": ("samples", 1.0),
+    "nanoseconds": ("seconds", 1e-9),
+    "microseconds": ("seconds", 1e-6),
+    "milliseconds": ("seconds", 1e-3),
+    "seconds": ("seconds", 1.0),
+    "bytes": ("bytes", 1.0),
+}
+
+
+def read_speedscope(
+    path: Path, *, classifier: Classifier | None = None, threads: bool = False
+) -> Profile:
+    """Read a speedscope file: sampled and evented profiles, one or several per file."""
+    path = Path(path)
+    data = _read_json(path, "speedscope file")
+    if not isinstance(data, dict) or "profiles" not in data or "shared" not in data:
+        raise _corrupt(path, "not a speedscope file", "no profiles and shared frames")
+    return _speedscope_profile(path, data, classifier=classifier, threads=threads)
+
+
+def _speedscope_profile(
+    path: Path, data: Mapping[str, Any], *, classifier: Classifier | None, threads: bool
+) -> Profile:
+    make = _FrameMaker(_default_classifier(classifier))
+    try:
+        unit, stacks = _speedscope_stacks(data, make)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+        raise _corrupt(
+            path, "corrupt speedscope file", f"{type(error).__name__}: {error}"
+        ) from None
+    except _MixedUnits as error:
+        raise InputError(
+            f"{path}: its profiles mix units ({error})",
+            remedy="split the file into one speedscope file per unit",
+        ) from None
+    metadata: dict[str, Any] = {
+        "source": str(path),
+        "format": "speedscope",
+        "stacks": "sampled",
+    }
+    for key in ("name", "exporter"):
+        if isinstance(data.get(key), str):
+            metadata[key] = data[key]
+    return Profile(unit=unit, stacks=_finish_stacks(stacks, threads=threads), metadata=metadata)
+
+
+class _MixedUnits(Exception):
+    pass
+
+
+def _speedscope_stacks(
+    data: Mapping[str, Any], make: Callable[[str, str, int], Frame]
+) -> tuple[Unit, dict[Stack, float]]:
+    raw_frames = data["shared"]["frames"]
+    frames: list[Frame] = []
+    for raw in raw_frames:
+        file = raw.get("file") or ""
+        line = raw.get("line")
+        frames.append(make(str(raw["name"]), str(file), int(line) if line else 0))
+    profiles = data["profiles"]
+    if not isinstance(profiles, list):
+        raise TypeError("profiles is not a list")
+    unit: Unit | None = None
+    stacks: dict[Stack, float] = defaultdict(float)
+    several = len(profiles) > 1
+    for profile in profiles:
+        profile_unit, scale = _SPEEDSCOPE_UNITS.get(str(profile.get("unit", "none")), ("", 0.0))
+        if not profile_unit:
+            raise ValueError(f"unknown unit {profile.get('unit')!r}")
+        if unit is not None and profile_unit != unit:
+            raise _MixedUnits(f"{unit} and {profile_unit}")
+        unit = profile_unit
+        kind = profile.get("type")
+        if kind == "sampled":
+            indexed = _sampled(profile)
+        elif kind == "evented":
+            indexed = _evented(profile)
+        else:
+            raise ValueError(f"unknown profile type {kind!r}")
+        root: Stack = ()
+        if several:
+            name = str(profile.get("name") or "profile")
+            pseudo = FrameKind.PROCESS if name.startswith("process ") else FrameKind.THREAD
+            root = (Frame(name, "", 0, pseudo),)
+        for key, weight in indexed.items():
+            stack = tuple(frames[i] for i in key)
+            if root:
+                stack = root + stack[_leading_pseudo(stack) :]
+            stacks[stack] += weight * scale
+    return unit or "samples", dict(stacks)
+
+
+def _sampled(profile: Mapping[str, Any]) -> dict[tuple[int, ...], float]:
+    samples = profile["samples"]
+    weights = profile.get("weights")
+    if weights is None:
+        weights = [1.0] * len(samples)
+    if len(weights) != len(samples):
+        raise ValueError("samples and weights differ in length")
+    out: dict[tuple[int, ...], float] = defaultdict(float)
+    for sample, weight in zip(samples, weights, strict=True):
+        out[tuple(int(i) for i in sample)] += float(weight)
+    return out
+
+
+def _evented(profile: Mapping[str, Any]) -> dict[tuple[int, ...], float]:
+    """Open/close events → the time spent in each stack between consecutive events."""
+    out: dict[tuple[int, ...], float] = defaultdict(float)
+    open_frames: list[int] = []
+    last = float(profile.get("startValue") or 0.0)
+    for event in profile["events"]:
+        at = float(event["at"])
+        frame = int(event["frame"])
+        if at > last:
+            if open_frames:
+                out[tuple(open_frames)] += at - last
+            last = at
+        if event["type"] == "O":
+            open_frames.append(frame)
+        elif event["type"] == "C":
+            if frame in open_frames:  # tolerate a close out of order: unwind to it
+                while open_frames.pop() != frame:
+                    pass
+        else:
+            raise ValueError(f"unknown event type {event['type']!r}")
+    end = profile.get("endValue")
+    if open_frames and isinstance(end, int | float) and end > last:
+        out[tuple(open_frames)] += float(end) - last
+    return out
+
+
+# ---- folded ------------------------------------------------------------------------------------
+
+
+def read_folded(
+    path: Path,
+    *,
+    classifier: Classifier | None = None,
+    unit: Unit = "samples",
+    scale: float = 1.0,
+    threads: bool = False,
+    qualified: bool = False,
+) -> Profile:
+    """Read folded (collapsed) stacks: `frame;frame;frame weight` per line.
+
+    The weight is after the last space; lines with the same stack add up; `#` and `//` lines are
+    comments; CRLF, UTF-8 and UTF-16 (with a BOM) are accepted. A frame `qualname (path:line)`
+    becomes a located frame; py-spy's `thread (TID): NAME` and `process PID:"cmd"` roots become
+    pseudo-frames; anything else is a frame known by its name. Weights are multiplied by `scale`
+    (py-spy's samples → seconds, our microseconds → seconds). `qualified=True` takes the names as
+    qualified already (py-spy on 3.11+) and skips the source lookup.
+    """
+    path = Path(path)
+    head = _read_head(path)
+    encoding = _text_encoding(head)
+    totals: dict[str, float] = defaultdict(float)
+    ignored = 0
+    content = 0
+    try:
+        with path.open(encoding=encoding, errors="strict", newline=None) as handle:
+            for line in handle:
+                line = line.strip()
+                if not line or line[0] == "#" or line.startswith("//"):
+                    continue
+                content += 1
+                stack_text, _, weight_text = line.rpartition(" ")
+                try:
+                    weight: float = int(weight_text)
+                except ValueError:
+                    parsed = _parse_weight(weight_text)
+                    if parsed is None:
+                        ignored += 1
+                        continue
+                    weight = parsed
+                totals[stack_text.rstrip()] += weight
+    except UnicodeDecodeError as error:
+        raise _corrupt(path, "not a folded-stacks file", f"not {encoding} text: {error.reason}") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY) from None
+    if content and ignored == content:
+        raise _corrupt(path, "not a folded-stacks file", "no line ends in a weight")
+
+    make = _FrameMaker(_default_classifier(classifier), qualified=qualified)
+    frames: dict[str, Frame] = {}
+    stacks: dict[Stack, float] = defaultdict(float)
+    for text, weight in totals.items():
+        if not text:
+            stacks[()] += weight * scale
+            continue
+        parts = text.split(";")
+        try:
+            stack = tuple([frames[part] for part in parts])
+        except KeyError:
+            for part in parts:
+                if part not in frames:
+                    frames[part] = _folded_frame(part, make)
+            stack = tuple([frames[part] for part in parts])
+        stacks[stack] += weight * scale
+
+    metadata: dict[str, Any] = {"source": str(path), "format": "folded", "stacks": "sampled"}
+    if ignored:
+        metadata["notes"] = [f"{ignored} line(s) of {path.name} did not end in a weight: ignored."]
+    return Profile(
+        unit=unit,
+        stacks=_finish_stacks(stacks, threads=threads, frames=frames.values()),
+        metadata=metadata,
+    )
+
+
+def _folded_frame(text: str, make: Callable[[str, str, int], Frame]) -> Frame:
+    if text.endswith(")"):
+        match = _LOCATED.match(text)
+        if match is not None:
+            return make(match.group(1), match.group(2), int(match.group(3)))
+        match = _FILED.match(text)
+        if match is not None and not text.startswith(("thread (", "process ")):
+            name, file = match.group(1), match.group(2)
+            if file.endswith((".py", ".pyw", ".pyx")):
+                return make(name, file, 0)
+            return Frame(name, file, 0, FrameKind.NATIVE)
+    return _name_frame(text)
