@@ -70,7 +70,7 @@ def targets() -> None:
     console.targets(rows)
 
 
-@cli.command(context_settings={"allow_interspersed_args": False})
+@cli.command()
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option(
@@ -147,6 +147,11 @@ def run(
     spec = module_name or target
     if not spec:
         raise click.UsageError("give a TARGET or --module MODULE")
+    if args and not (module_name or spec.endswith(".py")):
+        raise ProfworkError(
+            f"unexpected arguments {' '.join(args)!r} for {spec}",
+            remedy="arguments after -- go to a script or --module; use -p name=value for targets",
+        )
     _check_rate(rate)
     result = pipeline.run(
         spec,

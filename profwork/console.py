@@ -47,7 +47,9 @@ def error(exc: ProfworkError) -> None:
 
 
 def stage(message: str) -> None:
-    err.print(Text(f"• {message}…", style="dim"))
+    """Progress, shown only on a terminal (logs and pipes get results and errors only)."""
+    if err.is_terminal:
+        err.print(Text(f"• {message}…", style="dim"))
 
 
 def _calls(calls: int | None, primitive: int | None) -> str:

@@ -273,3 +273,18 @@ def test_help_starts_without_importing_heavy_modules() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_script_gets_the_arguments_after_the_double_dash(tmp_path: Path, results: Path) -> None:
+    out = tmp_path / "argv.txt"
+    script = write(
+        tmp_path / "nightly.py",
+        f"""
+        import pathlib, sys
+        pathlib.Path({str(out)!r}).write_text(" ".join(sys.argv[1:]))
+        """,
+    )
+    done = profwork("run", str(script), "-m", "pyinstrument", "-o", str(results), "--", "-v", "3")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "-v 3"
+    assert only_run(results).name.endswith("-pyinstrument")

@@ -156,7 +156,9 @@ class Recorder:
                     reader.join(1)
                 if self.sampling.is_set():
                     return
-                raise explain("".join(self.stderr) or "py-spy did not start sampling", self.pid)
+                raise explain(
+                    "".join(self.stdout + self.stderr) or "py-spy did not start sampling", self.pid
+                )
 
     def stop(self) -> float:
         """Stop sampling (SIGINT makes py-spy write its output) and return the window sampled."""
@@ -483,7 +485,7 @@ def dump(pid: int) -> list[ThreadDump]:
         timeout=60,
     )
     if done.returncode != 0:
-        raise explain(done.stderr, pid)
+        raise explain(done.stdout + done.stderr, pid)
     try:
         threads = json.loads(done.stdout)
     except ValueError:
@@ -492,7 +494,9 @@ def dump(pid: int) -> list[ThreadDump]:
         ) from None
     return [
         ThreadDump(
-            thread=t.get("thread_name") or f"thread {t.get('thread_id')}",
+            thread=t.get("thread_name")
+            # on Linux the main thread's id is the process id; py-spy cannot always read names
+            or ("MainThread" if t.get("os_thread_id") == pid else f"{t.get('thread_id', 0):#x}"),
             native_id=t.get("os_thread_id"),
             active=bool(t.get("active")),
             owns_gil=bool(t.get("owns_gil")),
@@ -507,6 +511,10 @@ def dump(pid: int) -> list[ThreadDump]:
 
 def process_facts(pid: int) -> tuple[str, list[str]]:
     """The process's name and command line, from /proc."""
+    if sys.platform.startswith("linux") and not Path(f"/proc/{pid}").exists():
+        raise MethodError(
+            f"no process with PID {pid}", remedy="check the PID with `ps`; it may have exited"
+        )
     try:
         name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
         argv = [
