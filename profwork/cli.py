@@ -295,6 +295,54 @@ def ls(directory: Path) -> None:
     console.runs(list_runs(directory))
 
 
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--size", type=click.Choice(["small", "medium", "large"]), help="A size preset of the target."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A target parameter (repeatable), typed from the target's signature.",
+)
+@click.option(
+    "--db-url",
+    metavar="URL",
+    help="Shorthand for -p db_url=URL (database targets; default: embedded SQLite).",
+)
+def serve(
+    target: str, size: str | None, port: int, params: tuple[str, ...], db_url: str | None
+) -> None:
+    """Serve TARGET's ASGI app under uvicorn on 127.0.0.1, unprofiled (e.g. for `attach`),
+    until Ctrl-C or SIGTERM."""
+    from profwork import console
+    from profwork import serve as serving
+
+    def ready(url: str, pid: int) -> None:
+        console.text(f"serving {target} at {url} (pid {pid})")
+        console.text("Ctrl-C or SIGTERM stops it")
+
+    serving.serve(
+        target,
+        params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
+        size=size,
+        port=port,
+        on_ready=ready,
+        on_stage=console.stage,
+    )
+    console.text(f"{target} stopped")
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: one line and a non-zero exit for every error, never a traceback."""
     try:

@@ -24,13 +24,14 @@ import codecs
 import json
 import marshal
 import re
+import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from profwork.errors import InputError
-from profwork.frames import Classifier, SysPaths
+from profwork.frames import Classifier, SysPaths, qualname
 from profwork.model import (
     EdgeStats,
     Frame,
@@ -75,8 +76,10 @@ _PROCESS_TEXT = re.compile(r"^process \d+(?::.*)?$", re.DOTALL)
 # `qualname (path:line)`; the name is the shortest prefix, since a path may hold " (" and a Python
 # qualified name never does.
 _LOCATED = re.compile(r"^(.*?) \((.+):(\d+)\)$", re.DOTALL)
-# `name (path)`: py-spy's spelling of a frame without a line (native code).
+# `name (path)`: py-spy's spelling of a frame without a line (`--nolineno`, native code), when
+# the part in parentheses looks like a path and not like C++ arguments or a version.
 _FILED = re.compile(r"^(.*?) \(([^()]+)\)$", re.DOTALL)
+_PATHLIKE = re.compile(r"[/\\]|\.(?:pyx?|pyw|so(?:\.\d+)*|dylib|dll|c|cc|cpp|h|rs)$")
 
 
 def _default_classifier(classifier: Classifier | None) -> Classifier:
@@ -100,20 +103,30 @@ def _leading_pseudo(stack: Stack) -> int:
     return count
 
 
-def _trim(stack: Stack) -> Stack:
-    """`model.trim_above_body`, keeping every leading pseudo-frame (a process and its thread)."""
+def _trim(stack: Stack) -> Stack | None:
+    """`model.trim_above_body`, keeping every leading pseudo-frame (a process and its thread);
+    None for a stack that ends in profwork's own code (time above the body, not in it)."""
     lead = _leading_pseudo(stack)
     for index in range(len(stack) - 1, lead - 1, -1):
         if stack[index].kind is FrameKind.PROFWORK:
+            if index == len(stack) - 1:
+                return None
             return stack[:lead] + stack[index + 1 :]
     return stack
 
 
 def _finish_stacks(
-    stacks: Mapping[Stack, float], *, threads: bool, frames: Iterable[Frame] | None = None
+    stacks: Mapping[Stack, float],
+    *,
+    threads: bool | None,
+    frames: Iterable[Frame] | None = None,
 ) -> dict[Stack, float]:
-    """Apply the thread rule and the trim to collapsed stacks, and collapse again. `frames`,
-    when given, are all the distinct frames of the stacks (saves a pass over every frame)."""
+    """Apply the thread rule and the trim to collapsed stacks, and collapse again.
+
+    `threads`: False drops a lone thread (process) root, True keeps it, None keeps the roots as
+    recorded (the caller applies the rule). A thread seen both with and without its name (py-spy
+    cannot always read it) is one thread. `frames`, when given, are all the distinct frames of
+    the stacks (saves a pass over every frame)."""
     processes: set[Frame] = set()
     thread_frames: set[Frame] = set()
     for stack in stacks:
@@ -125,27 +138,46 @@ def _finish_stacks(
                 thread_frames.add(frame)
             else:
                 break
+    rename = _thread_names(thread_frames)
+    thread_count = len(thread_frames) - len(rename)
     if frames is None:
         frames = {frame for stack in stacks for frame in stack}
     has_profwork = any(frame.kind is FrameKind.PROFWORK for frame in frames)
     drop: set[FrameKind] = set()
-    if len(processes) <= 1:
-        drop.add(FrameKind.PROCESS)
-    if len(thread_frames) <= 1 and not threads:
-        drop.add(FrameKind.THREAD)
-    drop_any = bool(drop) and bool(processes or thread_frames)
-    if not drop_any and not has_profwork:
+    if threads is not None:
+        if len(processes) <= 1:
+            drop.add(FrameKind.PROCESS)
+        if thread_count <= 1 and not threads:
+            drop.add(FrameKind.THREAD)
+    change_roots = bool(processes or thread_frames) and bool(drop or rename)
+    if not change_roots and not has_profwork:
         return dict(stacks)
     out: dict[Stack, float] = defaultdict(float)
     for stack, weight in stacks.items():
-        if drop_any and stack and stack[0].is_pseudo:
+        if change_roots and stack and stack[0].is_pseudo:
             lead = _leading_pseudo(stack)
-            kept = tuple(f for f in stack[:lead] if f.kind not in drop)
+            kept = tuple(rename.get(f, f) for f in stack[:lead] if f.kind not in drop)
             stack = kept + stack[lead:]
         if has_profwork:
-            stack = _trim(stack)
+            trimmed = _trim(stack)
+            if trimmed is None:
+                continue
+            stack = trimmed
         out[stack] += weight
     return dict(out)
+
+
+def _thread_names(thread_frames: Iterable[Frame]) -> dict[Frame, Frame]:
+    """`thread (TID)` → `thread (TID): NAME` when the same thread was also seen with one name."""
+    by_id: dict[str, list[Frame]] = defaultdict(list)
+    for frame in thread_frames:
+        by_id[frame.function.partition(")")[0]].append(frame)
+    rename: dict[Frame, Frame] = {}
+    for variants in by_id.values():
+        named = [f for f in variants if f.function.partition(")")[2].startswith(":")]
+        if len(variants) > 1 and len(named) == 1:
+            rename.update({f: named[0] for f in variants if f is not named[0]})
+    return rename
 
 
 def _name_frame(text: str) -> Frame:
@@ -225,23 +257,25 @@ def _sniff(path: Path) -> tuple[str, Any]:
     raise InputError(f"{path}: not a profile profwork can read", remedy=REMEDY)
 
 
+def _unreadable(path: Path, error: OSError) -> InputError:
+    if isinstance(error, FileNotFoundError):
+        return InputError(f"{path}: no such file or directory", remedy=REMEDY)
+    return InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY)
+
+
 def _read_head(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
             return handle.read(_SNIFF_BYTES)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file or directory", remedy=REMEDY) from None
     except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY) from None
+        raise _unreadable(path, error) from None
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file or directory", remedy=REMEDY) from None
     except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY) from None
+        raise _unreadable(path, error) from None
 
 
 def _text_encoding(head: bytes) -> str:
@@ -254,9 +288,12 @@ def _text_encoding(head: bytes) -> str:
 
 def _try_marshal(path: Path) -> dict[Any, Any] | None:
     """The pstats dict when the file is one, else None."""
+    raw = _read_bytes(path)
+    if raw[:1] not in (b"{", b"\xfb") or not _marshal_is_safe(raw):
+        return None
     try:
-        data = marshal.loads(_read_bytes(path))
-    except (ValueError, EOFError, TypeError):
+        data = marshal.loads(raw)
+    except (ValueError, EOFError, TypeError, OverflowError, MemoryError):
         return None
     if not isinstance(data, dict):
         return None
@@ -266,6 +303,130 @@ def _try_marshal(path: Path) -> dict[Any, Any] | None:
         if len(value) != 5 or not isinstance(value[4], dict):
             return None
     return data
+
+
+_INT32 = struct.Struct("<i")
+_FLAG_REF = 0x80
+_DICT = -1
+_SKIP4 = -2
+
+
+def _marshal_is_safe(data: bytes) -> bool:
+    """Whether `data` is one well-formed marshal object that is safe to give `marshal.loads`.
+
+    `marshal` trusts its input: a corrupt size makes it allocate gigabytes, and a back reference
+    to a tuple still being filled crashes the interpreter when the tuple is hashed. This walks the
+    bytes once (about 40 ms for an 8,000-function pstats) and checks every size against the bytes
+    left and every reference against the objects already complete."""
+    n = len(data)
+    pos = 0
+    unpack = _INT32.unpack_from
+    pending: list[int] = [1]
+    owners: list[int] = [-1]
+    complete: list[bool] = []
+    while pending:
+        top = pending[-1]
+        if top == 0:
+            pending.pop()
+            owner = owners.pop()
+            if owner >= 0:
+                complete[owner] = True
+            continue
+        if top == _SKIP4:
+            pending.pop()
+            owners.pop()
+            pos += 4
+            if pos > n:
+                return False
+            continue
+        if top == _DICT:
+            if pos >= n:
+                return False
+            if data[pos] & 0x7F == 0x30:  # the NULL that ends a dict
+                pos += 1
+                pending[-1] = 0
+                continue
+            pending.append(2)
+            owners.append(-1)
+            continue
+        pending[-1] = top - 1
+        if pos >= n:
+            return False
+        byte = data[pos]
+        pos += 1
+        code = byte & 0x7F
+        ref = -1
+        if byte & _FLAG_REF:
+            ref = len(complete)
+            complete.append(False)
+        container = -3  # not a container
+        if code in b"NFTS.":
+            pass
+        elif code == 0x72:  # r: a back reference, only to a finished object
+            if pos + 4 > n:
+                return False
+            index = unpack(data, pos)[0]
+            pos += 4
+            if not 0 <= index < len(complete) or not complete[index]:
+                return False
+        elif code == 0x69:  # i
+            pos += 4
+        elif code == 0x67:  # g
+            pos += 8
+        elif code == 0x79:  # y
+            pos += 16
+        elif code in b"zZ":
+            if pos >= n:
+                return False
+            size = data[pos]
+            pos += 1
+            if not data[pos : pos + size].isascii():
+                return False
+            pos += size
+        elif code in b"stuaA":
+            if pos + 4 > n:
+                return False
+            size = unpack(data, pos)[0]
+            pos += 4
+            if size < 0 or size > n - pos:
+                return False
+            if code in b"aA" and not data[pos : pos + size].isascii():
+                return False
+            pos += size
+        elif code == 0x6C:  # l
+            if pos + 4 > n:
+                return False
+            size = unpack(data, pos)[0]
+            pos += 4 + 2 * abs(size)
+        elif code == 0x29:  # ) small tuple
+            if pos >= n:
+                return False
+            container = data[pos]
+            pos += 1
+        elif code in b"([<>":
+            if pos + 4 > n:
+                return False
+            container = unpack(data, pos)[0]
+            pos += 4
+            if container < 0 or container > n - pos:
+                return False
+        elif code == 0x7B:  # {
+            container = _DICT
+        elif code == 0x63:  # c: a code object (3.11+ layout), as the `profile` module stores
+            pos += 20
+            pending.extend((2, _SKIP4, 8))
+            owners.extend((ref, -1, -1))
+            continue
+        else:
+            return False
+        if pos > n:
+            return False
+        if container != -3:
+            pending.append(container)
+            owners.append(ref)
+        elif ref >= 0:
+            complete[ref] = True
+    return pos == n
 
 
 def _try_json(path: Path, encoding: str) -> Any:
@@ -299,17 +460,19 @@ def _looks_folded(text: str, *, complete: bool) -> bool:
         lines.pop()  # the last line may be cut short
     if "\x00" in text:
         return False
-    seen = 0
+    valid = invalid = 0
     for raw in lines:
         line = raw.strip()
         if not line or line.startswith(("#", "//")):
             continue
         if _parse_weight(line.rpartition(" ")[2]) is None:
-            return False
-        seen += 1
-        if seen >= _SNIFF_LINES:
+            invalid += 1
+        else:
+            valid += 1
+        if valid + invalid >= _SNIFF_LINES:
             break
-    return seen > 0
+    # A stray line without a weight is tolerated (and noted by the reader); prose is not.
+    return valid > invalid
 
 
 def _parse_weight(text: str) -> float | None:
@@ -334,12 +497,12 @@ def read(path: Path) -> Profile:
     if fmt == "run":
         return _read_run(path)
     if fmt == "pstats":
-        return _pstats_profile(path, payload, classifier=None, names=None, min_share=_MIN_SHARE)
+        return _pstats_profile(path, payload, None, {}, _MIN_SHARE, _RESOLVE_SHARE)
     if fmt == "speedscope":
         return _speedscope_profile(path, payload, classifier=None, threads=False)
     if fmt == "pyinstrument":
         return _pyinstrument_profile(path, payload, classifier=None, threads=False)
-    return read_folded(path)
+    return read_folded(path, threads=False)
 
 
 def _read_run(path: Path) -> Profile:
@@ -363,6 +526,9 @@ def _read_run(path: Path) -> Profile:
 # ---- pstats ------------------------------------------------------------------------------------
 
 _MIN_SHARE = 1 / 20000
+# Functions at least this share of the total get their qualified name from the source when
+# `names` does not give it: the ones a summary or a readable flame-graph box can show.
+_RESOLVE_SHARE = 1 / 1000
 
 
 def read_pstats(
@@ -371,6 +537,7 @@ def read_pstats(
     classifier: Classifier | None = None,
     names: Mapping[str, str] | None = None,
     min_share: float = _MIN_SHARE,
+    resolve_share: float = _RESOLVE_SHARE,
 ) -> Profile:
     """Read a pstats file (cProfile's, `pstats.Stats.dump_stats`'s or the `profile` module's).
 
@@ -386,30 +553,29 @@ def read_pstats(
         if not path.exists():
             raise InputError(f"{path}: no such file or directory", remedy=REMEDY)
         raise _corrupt(path, "not a pstats file", "not a marshalled pstats dict")
-    return _pstats_profile(path, data, classifier=classifier, names=names, min_share=min_share)
+    return _pstats_profile(path, data, classifier, names or {}, min_share, resolve_share)
 
 
 def _pstats_profile(
     path: Path,
     data: dict[Any, Any],
-    *,
     classifier: Classifier | None,
-    names: Mapping[str, str] | None,
+    names: Mapping[str, str],
     min_share: float,
+    resolve_share: float,
 ) -> Profile:
     classifier = _default_classifier(classifier)
     try:
-        stats = _pstats_stats(data, classifier, names or {})
+        stats, graph = _pstats_stats(data, classifier, names, resolve_share)
     except (TypeError, ValueError, IndexError, AttributeError) as error:
         raise _corrupt(path, "corrupt pstats file", f"{type(error).__name__}: {error}") from None
-    total = sum(s.self for s in stats.values())
-    min_weight = max(min_share, 0.0) * total
-    stacks = _rebuild_stacks(stats, min_weight)
+    min_weight = max(min_share, 0.0) * sum(s.self for s in stats.values())
+    stacks = _finish_stacks(_rebuild_stacks(graph, min_weight), threads=None, frames=graph)
     from profwork.renderers import format_quantity
 
     note = (
         "The flame graph, folded and speedscope stacks are rebuilt from cProfile's caller graph: "
-        "each function's time is split among its callers' paths in proportion to the edge times, "
+        "each function's time is split among its callees in proportion to the edge times, "
         "recursive cycles are cut at the first repeat, and paths below "
         f"{format_quantity(min_weight, 'seconds')} are merged into their caller; every "
         "per-function figure is cProfile's exact one."
@@ -428,38 +594,63 @@ def _pstats_profile(
     )
 
 
-def _is_profiler_entry(key: tuple[str, int, str], frame: Frame) -> bool:
+def _is_profiler_entry(key: tuple[str, int, str]) -> bool:
     """Entries of the profiler itself, not of the profiled code."""
     file, line, name = key
     return (
-        frame.kind is FrameKind.PROFWORK
-        or (file == "~" and name in _LSPROF_ENTRIES)
+        (file == "~" and name in _LSPROF_ENTRIES)
         or (file == "profile" and line == 0)  # the `profile` module's fake frames
         or key == EMPTY_PSTATS_KEY
     )
 
 
 def _pstats_stats(
-    data: Mapping[Any, Any], classifier: Classifier, names: Mapping[str, str]
-) -> dict[Frame, FunctionStats]:
-    frames: dict[Any, Frame] = {}
+    data: Mapping[Any, Any], classifier: Classifier, names: Mapping[str, str], resolve_share: float
+) -> tuple[dict[Frame, FunctionStats], dict[Frame, FunctionStats]]:
+    """The exact statistics without the profiler's entries and profwork's own, and the caller
+    graph the stacks are rebuilt from (with profwork's entries, which `_trim` then cuts away just
+    as it cuts a sampled stack).
+
+    Qualified names come from `names`, else from the source, looked up only for the functions
+    heavy enough to be shown (`resolve_share` of the total): resolving every function of a large
+    profile would read and scan every source file it touched (~0.5 ms each)."""
+    keys: dict[Any, tuple[str, int, str]] = {}
+    kinds: dict[Any, FrameKind] = {}
     dropped: set[Any] = set()
     for raw_key in data:
         file, line, name = raw_key
         key = (str(file), int(line), name if isinstance(name, str) else str(name))
-        if key[0] == "" and key[1] == 0 and key[2] == "":
-            raise ValueError(f"an entry without a name: {raw_key!r}")
-        qualified = names.get(f"{key[0]}:{key[1]}:{key[2]}")
-        if qualified is not None:
-            frame = Frame(qualified, key[0], key[1], classifier.kind(key[0], key[2]))
-        else:
-            frame = classifier.frame(key[2], key[0], key[1])
-        if _is_profiler_entry(key, frame):
+        kind = classifier.kind(key[0], key[2])
+        if _is_profiler_entry(key):
             dropped.add(raw_key)
         else:
-            frames[raw_key] = frame
+            keys[raw_key] = key
+            kinds[raw_key] = kind
+    # The `profile` module switches itself off with a `setprofile` called only by its own frames.
+    for raw_key, key in list(keys.items()):
+        callers = data[raw_key][4]
+        if (
+            key[2] in ("setprofile", "<built-in method sys.setprofile>")
+            and callers
+            and all(caller in dropped for caller in callers)
+        ):
+            dropped.add(raw_key)
+            del keys[raw_key]
 
-    stats: dict[Frame, FunctionStats] = {}
+    total = sum(float(data[k][2]) for k in keys if kinds[k] is not FrameKind.PROFWORK)
+    resolve_above = max(resolve_share, 0.0) * total
+    frames: dict[Any, Frame] = {}
+    for raw_key, (file, line, name) in keys.items():
+        kind = kinds[raw_key]
+        qualified = names.get(f"{file}:{line}:{name}")
+        if qualified is None:
+            heavy = float(data[raw_key][3]) >= resolve_above
+            qualified = (
+                qualname(file, line, name) if heavy and kind is not FrameKind.NATIVE else name
+            )
+        frames[raw_key] = Frame(qualified, file, line, kind)
+
+    graph: dict[Frame, FunctionStats] = {}
     for raw_key, frame in frames.items():
         cc, nc, tt, ct, callers = data[raw_key]
         edges: dict[Frame, EdgeStats] = {}
@@ -479,34 +670,30 @@ def _pstats_stats(
                 edge = EdgeStats(int(value), int(value), float(tt) * share, float(ct) * share)
             edges[caller] = edges[caller] + edge if caller in edges else edge
         entry = FunctionStats(int(nc), int(cc), float(tt), float(ct), edges)
-        stats[frame] = stats[frame] + entry if frame in stats else entry
-
-    # A profiler call whose only callers were profiler entries (the `profile` module's
-    # `setprofile`) is the profiler too.
-    for raw_key in dropped:
-        for callee_key, value in data.items():
-            if callee_key in frames and raw_key in value[4]:
-                frame = frames[callee_key]
-                s = stats.get(frame)
-                if (
-                    s is not None
-                    and not s.callers
-                    and frame.kind is FrameKind.NATIVE
-                    and frame.function in ("setprofile", "<built-in method sys.setprofile>")
-                ):
-                    del stats[frame]
-    return stats
+        graph[frame] = graph[frame] + entry if frame in graph else entry
+    stats = {
+        frame: FunctionStats(
+            s.calls,
+            s.primitive_calls,
+            s.self,
+            s.cumulative,
+            {c: e for c, e in s.callers.items() if c.kind is not FrameKind.PROFWORK},
+        )
+        for frame, s in graph.items()
+        if frame.kind is not FrameKind.PROFWORK
+    }
+    return stats, graph
 
 
 def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> dict[Stack, float]:
     """Stacks from the caller graph by proportional split (see `read_pstats`).
 
-    Each function starts a path with the part of its cumulative time its callers do not account
-    for (all of it for a function without callers). Walking down, a callee gets its edge's
-    cumulative time scaled by the share of the function's cumulative time the path carries; a
-    callee already on the path (recursion) is cut, and a callee below `min_weight` is merged:
-    both leave their time with the path as self time. Each path's weights add up to its start's
-    time, so the stacks add up to the total.
+    Paths start at the functions the profiler saw called with nothing of the profile below them
+    (more calls than its callers account for, or no callers at all). Walking down, a callee gets
+    its edge's cumulative time scaled by the share of the function's cumulative time the path
+    carries; a callee already on the path (recursion) is cut, and a callee below `min_weight` is
+    merged: both leave their time with the path as self time. Each path's weights add up to its
+    start's time, so the stacks add up to the starts' times, which `_root_budgets` makes the total.
     """
     frames = list(stats)
     index = {frame: i for i, frame in enumerate(frames)}
@@ -514,22 +701,31 @@ def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> 
     cumulative = [max(stats[f].cumulative, 0.0) for f in frames]
     callees: list[list[tuple[int, float]]] = [[] for _ in range(count)]
     incoming = [0.0] * count
+    root_calls = [stats[f].calls for f in frames]
     for j, frame in enumerate(frames):
         for caller, edge in stats[frame].callers.items():
             i = index[caller]
+            root_calls[j] -= edge.calls
             if i != j and edge.cumulative > 0:
                 callees[i].append((j, edge.cumulative))
                 incoming[j] += edge.cumulative
     for children in callees:
         children.sort(key=lambda item: -item[1])
+    total = sum(max(s.self, 0.0) for s in stats.values())
+    budgets = _root_budgets(
+        [
+            (i, cumulative[i], incoming[i])
+            for i, frame in enumerate(frames)
+            if root_calls[i] > 0 or not stats[frame].callers
+        ],
+        total,
+    )
 
-    total = sum(cumulative)
     noise = total * 1e-9
     out: dict[tuple[int, ...], float] = defaultdict(float)
     path: list[int] = []
     on_path: set[int] = set()
-    for root in range(count):
-        budget = cumulative[root] - incoming[root]
+    for root, budget in budgets:
         if budget <= noise:
             continue
         todo: list[tuple[int, float] | None] = [(root, budget)]
@@ -548,10 +744,10 @@ def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> 
                 fraction = weight / cum
                 kept: list[tuple[int, float]] = []
                 spent = 0.0
-                for callee, edge in callees[function]:
+                for callee, edge_time in callees[function]:
                     if callee in on_path:
                         continue
-                    share = edge * fraction
+                    share = edge_time * fraction
                     if share < min_weight:
                         continue
                     kept.append((callee, share))
@@ -567,6 +763,27 @@ def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> 
     return {tuple(frames[i] for i in key): weight for key, weight in out.items()}
 
 
+def _root_budgets(
+    candidates: list[tuple[int, float, float]], total: float
+) -> list[tuple[int, float]]:
+    """How much time each path start carries: (function, cumulative, time its callers account
+    for) → (function, budget).
+
+    A function called from the profile's bottom has at least the time its callers do not account
+    for. Its recursive calls can hide the rest (an `exec` that imports modules which exec again:
+    the inner calls' edges overlap the outer call's time), so the time still missing from the
+    total is shared among the starts in proportion to what they could still take, never more
+    than their cumulative time."""
+    low = [max(cum - incoming, 0.0) for _, cum, incoming in candidates]
+    slack = [max(cum - lo, 0.0) for (_, cum, _), lo in zip(candidates, low, strict=True)]
+    missing = total - sum(low)
+    room = sum(slack)
+    if missing > 0 and room > 0:
+        share = min(missing / room, 1.0)
+        low = [lo + extra * share for lo, extra in zip(low, slack, strict=True)]
+    return [(i, lo) for (i, _, _), lo in zip(candidates, low, strict=True)]
+
+
 # ---- pyinstrument ------------------------------------------------------------------------------
 
 
@@ -576,9 +793,7 @@ def read_pyinstrument(
     """Read a pyinstrument session (`Session.save`) or the tree its JSON renderer writes."""
     path = Path(path)
     data = _read_json(path, "pyinstrument session")
-    if not isinstance(data, dict) or not (
-        "frame_records" in data or "root_frame" in data
-    ):
+    if not isinstance(data, dict) or not ("frame_records" in data or "root_frame" in data):
         raise _corrupt(path, "not a pyinstrument session", "no frame_records or root_frame")
     return _pyinstrument_profile(path, data, classifier=classifier, threads=threads)
 
@@ -790,9 +1005,10 @@ def _speedscope_stacks(
     stacks: dict[Stack, float] = defaultdict(float)
     several = len(profiles) > 1
     for profile in profiles:
-        profile_unit, scale = _SPEEDSCOPE_UNITS.get(str(profile.get("unit", "none")), ("", 0.0))
-        if not profile_unit:
-            raise ValueError(f"unknown unit {profile.get('unit')!r}")
+        named = str(profile.get("unit", "none"))
+        if named not in _SPEEDSCOPE_UNITS:
+            raise ValueError(f"unknown unit {named!r}")
+        profile_unit, scale = _SPEEDSCOPE_UNITS[named]
         if unit is not None and profile_unit != unit:
             raise _MixedUnits(f"{unit} and {profile_unit}")
         unit = profile_unit
@@ -864,7 +1080,7 @@ def read_folded(
     classifier: Classifier | None = None,
     unit: Unit = "samples",
     scale: float = 1.0,
-    threads: bool = False,
+    threads: bool | None = None,
     qualified: bool = False,
 ) -> Profile:
     """Read folded (collapsed) stacks: `frame;frame;frame weight` per line.
@@ -875,6 +1091,10 @@ def read_folded(
     pseudo-frames; anything else is a frame known by its name. Weights are multiplied by `scale`
     (py-spy's samples → seconds, our microseconds → seconds). `qualified=True` takes the names as
     qualified already (py-spy on 3.11+) and skips the source lookup.
+
+    `threads=None` keeps the thread and process roots the file has (a method applies the rule
+    itself, knowing whether `--threads` was given); `False` applies the rule of DESIGN §1 (a lone
+    thread's root is dropped), which `read` does for a file given on its own; `True` keeps them.
     """
     path = Path(path)
     head = _read_head(path)
@@ -900,9 +1120,11 @@ def read_folded(
                     weight = parsed
                 totals[stack_text.rstrip()] += weight
     except UnicodeDecodeError as error:
-        raise _corrupt(path, "not a folded-stacks file", f"not {encoding} text: {error.reason}") from None
+        raise _corrupt(
+            path, "not a folded-stacks file", f"not {encoding} text: {error.reason}"
+        ) from None
     except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})", remedy=REMEDY) from None
+        raise _unreadable(path, error) from None
     if content and ignored == content:
         raise _corrupt(path, "not a folded-stacks file", "no line ends in a weight")
 
@@ -939,7 +1161,7 @@ def _folded_frame(text: str, make: Callable[[str, str, int], Frame]) -> Frame:
         if match is not None:
             return make(match.group(1), match.group(2), int(match.group(3)))
         match = _FILED.match(text)
-        if match is not None and not text.startswith(("thread (", "process ")):
+        if match is not None and _PATHLIKE.search(match.group(2)) and not _THREAD_TEXT.match(text):
             name, file = match.group(1), match.group(2)
             if file.endswith((".py", ".pyw", ".pyx")):
                 return make(name, file, 0)

@@ -1,0 +1,404 @@
+"""The interactive flame graph: one self-contained SVG (`flame.svg`, DESIGN §4).
+
+Our own renderer, in the spirit of Brendan Gregg's flamegraph.pl (its `?s=` search parameter,
+its Search / Reset Zoom controls), drawn from `Profile.stacks`:
+
+- **Icicle orientation**: the virtual `all` root spans the total at the top, callees hang below
+  their callers, and thread/process pseudo-frames are the roots right under `all`. The same
+  orientation is used everywhere (standalone and inline in `report.html`).
+- Width is proportional to weight; children are ordered by name (as flamegraph.pl does), so equal
+  profiles draw identically. A caller's self weight is the space it leaves uncovered at its right.
+- **Narrow frames are merged**: a frame narrower than `min_width` px at the rendered width is not
+  drawn; the narrow callees of one caller become a single grey `[N narrow frames]` block (drawn
+  when that block is itself at least `min_width` wide), and the header says how many frames were
+  merged. Nothing narrower is ever visited, which keeps both the file and the time bounded for
+  huge profiles. Zooming cannot bring merged frames back; the header says so.
+- Interaction (assets/flame.js): hover shows function, `file:line`, weight and share; click zooms
+  (ancestors stay, faded); `Reset zoom`, Escape or a click on `all` resets; `Search` (or Ctrl-F in
+  the standalone file, or `?s=REGEX` in the URL) highlights matches and shows their share.
+- **Escaping**: every text from profiled code (names, paths, the target spec) is XML-escaped into
+  `<title>` and `<text>` content; the script carries no data of its own, it reads the escaped
+  document, and the script and style are our static assets inside CDATA (checked not to contain
+  `]]>`). Characters XML cannot carry at all (C0 controls, lone surrogates) become U+FFFD.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from operator import countOf, indexOf, itemgetter
+from typing import TYPE_CHECKING
+
+from profwork.model import Frame, FrameKind, Stack, Unit
+from profwork.renderers import format_quantity
+
+if TYPE_CHECKING:
+    from profwork.analyses import Summary
+    from profwork.model import Profile
+
+PAD = 10  # left and right margin, px
+HEADER = 112  # y of the `all` row
+CHAR_WIDTH = 6.6  # average advance of the 11 px frame font (DejaVu Sans / Verdana), px
+
+_SVG_NS = "http://www.w3.org/2000/svg"
+
+# ---- escaping ------------------------------------------------------------------------------------
+
+# Code points XML 1.0 cannot carry, not even as character references.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})
+
+
+def escape(text: str) -> str:
+    """Text safe inside XML (and HTML) element content and quoted attribute values."""
+    return _NOT_XML.sub("\ufffd", text).translate(_XML_ESCAPES)
+
+
+# ---- layout -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One drawn rectangle: a frame, the `all` root, or merged narrow frames."""
+
+    depth: int  # 0 is the `all` root
+    x: float  # px from the left edge of the plot
+    width: float  # px
+    weight: float
+    frame: Frame | None  # None for `all` and for merged blocks
+    merged: int = 0  # the number of narrow frames a merged block stands for
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    blocks: list[Block]
+    total: float
+    depth: int  # the deepest depth drawn
+    narrow: int  # frames narrower than min_width px, not drawn individually
+    stacks: int
+
+
+def _order(frame: Frame) -> tuple[str, str, int, str]:
+    return (frame.function, frame.file, frame.line, frame.kind.value)
+
+
+def layout(stacks: Mapping[Stack, float], plot_width: float, min_width: float = 1.0) -> Layout:
+    """Merge the stacks' common prefixes into the blocks to draw, top-down, visiting only blocks
+    at least `min_width` px wide.
+
+    Each pending node holds the stacks below it. A node's children come from one pass over those
+    stacks, grouped by the identity of the next frame (fast: `id` hashing is native, a frame's
+    dataclass hash is not), then merged by equality, so frames that are equal but not the same
+    object still make one block. A run of levels every stack of a node shares (a framework's
+    entry path) is found by sampling and checked with one native pass per run, not per level.
+    Stacks weighing nothing (or less) are left out.
+    """
+    subs: list[Stack] = []
+    weights: list[float] = []
+    for stack, weight in stacks.items():
+        if weight > 0:
+            subs.append(stack)
+            weights.append(float(weight))
+    total = math.fsum(weights)
+    if not subs or total <= 0:
+        return Layout([], 0.0, 0, 0, 0)
+    scale = plot_width / total
+    threshold = min_width / scale
+    blocks = [Block(0, 0.0, plot_width, total, None)]
+    narrow = 0
+    # pending nodes: (the stacks below, their weights, the prefix length they share, x in px)
+    todo: list[tuple[list[Stack], list[float], int, float]] = [(subs, weights, 0, 0.0)]
+    while todo:
+        sub, ws, p, x = todo.pop()
+        shortest = min(map(len, sub))
+        if shortest == p:
+            # The stacks are distinct and share p frames: at most one ends here (self weight).
+            at = indexOf(map(len, sub), p)
+            del sub[at], ws[at]
+            if not sub:
+                continue
+            shortest = min(map(len, sub))
+        rest = sum(ws)
+        first = sub[0]
+        if rest >= threshold:
+            end = _shared_run(sub, first, p, shortest)
+            if end > p:
+                width = rest * scale
+                blocks.extend(Block(d + 1, x, width, rest, first[d]) for d in range(p, end))
+                todo.append((sub, ws, end, x))
+                continue
+        children = _children(sub, ws, p)
+        wide = [(f, c) for f, c in children.items() if c[0] >= threshold]
+        wide.sort(key=lambda item: _order(item[0]))
+        for frame, (weight, child_stacks, child_weights) in wide:
+            width = weight * scale
+            blocks.append(Block(p + 1, x, width, weight, frame))
+            todo.append((child_stacks, child_weights, p + 1, x))
+            x += width
+        if len(wide) < len(children):
+            count = len(children) - len(wide)
+            weight = sum(c[0] for c in children.values() if c[0] < threshold)
+            narrow += count
+            if weight >= threshold:
+                blocks.append(Block(p + 1, x, weight * scale, weight, None, count))
+    blocks.sort(key=lambda b: (b.depth, b.x))
+    return Layout(blocks, total, max(b.depth for b in blocks), narrow, len(subs))
+
+
+def _shared_run(sub: list[Stack], first: Stack, p: int, shortest: int) -> int:
+    """The end of the run of levels from `p` on that every stack shares with `first` (p if none).
+
+    Guessed from a few samples by identity, then verified in one native pass (`countOf` compares
+    the slices item by item, identity first, equality when needed)."""
+    samples = sub[:: max(1, len(sub) // 8)]
+    end = p
+    while end < shortest:
+        frame = first[end]
+        if any(s[end] is not frame for s in samples):
+            break
+        end += 1
+    if end == p:
+        return p
+    if countOf(map(itemgetter(slice(p, end)), sub), first[p:end]) == len(sub):
+        return end
+    return p
+
+
+_Group = tuple[float, list[Stack], list[float]]  # weight, stacks, their weights
+
+
+def _children(sub: list[Stack], ws: list[float], p: int) -> dict[Frame, _Group]:
+    """Group the stacks of one node by their frame at `p`."""
+    by_id: dict[int, tuple[list[float], list[Stack], list[float]]] = {}
+    for stack, weight in zip(sub, ws, strict=True):
+        key = id(stack[p])
+        entry = by_id.get(key)
+        if entry is None:
+            by_id[key] = ([weight], [stack], [weight])
+        else:
+            entry[0][0] += weight
+            entry[1].append(stack)
+            entry[2].append(weight)
+    out: dict[Frame, _Group] = {}
+    for total, stacks, weights in by_id.values():
+        frame = stacks[0][p]
+        known = out.get(frame)
+        if known is None:
+            out[frame] = (total[0], stacks, weights)
+        else:  # an equal frame held by another object
+            out[frame] = (known[0] + total[0], known[1] + stacks, known[2] + weights)
+    return out
+
+
+# ---- colours ------------------------------------------------------------------------------------
+
+# kind → (hue range start, hue range width, saturation, lightness), degrees and fractions
+_PALETTES: dict[FrameKind, tuple[float, float, float, float]] = {
+    FrameKind.USER: (6, 34, 0.80, 0.60),
+    FrameKind.STDLIB: (200, 24, 0.62, 0.70),
+    FrameKind.THIRD_PARTY: (128, 40, 0.42, 0.60),
+    FrameKind.NATIVE: (36, 16, 0.22, 0.70),
+    FrameKind.PROFWORK: (262, 20, 0.48, 0.74),
+    FrameKind.THREAD: (215, 8, 0.18, 0.42),
+    FrameKind.PROCESS: (215, 8, 0.18, 0.42),
+}
+_LEGEND: tuple[tuple[str, FrameKind | None], ...] = (
+    ("user code", FrameKind.USER),
+    ("stdlib", FrameKind.STDLIB),
+    ("third-party", FrameKind.THIRD_PARTY),
+    ("native", FrameKind.NATIVE),
+    ("profwork", FrameKind.PROFWORK),
+    ("thread / process", FrameKind.THREAD),
+    ("merged narrow frames", None),
+)
+ROOT_FILL = "#3f4a5c"
+MERGED_FILL = "#d4d4d8"
+
+
+def _hex(hue: float, saturation: float, lightness: float) -> str:
+    r, g, b = colorsys.hls_to_rgb(hue / 360.0, lightness, saturation)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+@lru_cache(maxsize=65536)
+def colour(kind: FrameKind, function: str) -> str:
+    """The fill of a frame: its kind's palette, jittered deterministically by its name."""
+    start, spread, saturation, lightness = _PALETTES[kind]
+    h = zlib.crc32(function.encode("utf-8", "surrogatepass"))
+    hue = start + spread * ((h & 0xFFFF) / 0xFFFF)
+    light = lightness + 0.08 * (((h >> 16) & 0xFF) / 0xFF) - 0.04
+    return _hex(hue, saturation, light)
+
+
+def _legend_fill(kind: FrameKind | None) -> str:
+    if kind is None:
+        return MERGED_FILL
+    start, spread, saturation, lightness = _PALETTES[kind]
+    return _hex(start + spread / 2, saturation, lightness)
+
+
+# ---- assets -------------------------------------------------------------------------------------
+
+
+@cache
+def asset(name: str) -> str:
+    """One of our static assets; those embedded in CDATA must not be able to close it."""
+    text = resources.files("profwork.renderers").joinpath("assets", name).read_text("utf-8")
+    if "]]>" in text:
+        raise ValueError(f"asset {name} contains ']]>' and cannot be embedded in CDATA")
+    return text
+
+
+# ---- the renderer -------------------------------------------------------------------------------
+
+
+def title_of(metadata: Mapping[str, object]) -> str:
+    """`target · method` from run metadata, or the empty string."""
+    parts = [str(metadata[k]) for k in ("target", "method") if metadata.get(k)]
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class FlameSvg:
+    """`flame.svg`: options are the drawn width and the narrowest frame drawn, in px."""
+
+    name: str = "svg"
+    filename: str = "flame.svg"
+    width: int = 1200
+    min_width: float = 1.0
+    frame_height: int = 16
+
+    def render(self, profile: Profile, summary: Summary) -> bytes:
+        head = '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        return (head + self.svg(profile, summary) + "\n").encode("utf-8")
+
+    def svg(self, profile: Profile, summary: Summary) -> str:
+        """The `<svg>` element alone, for inlining into an HTML page."""
+        plot_width = float(self.width - 2 * PAD)
+        drawn = layout(profile.stacks, plot_width, self.min_width)
+        unit: Unit = profile.unit
+        rows = drawn.depth + 1 if drawn.blocks else 0
+        height = HEADER + rows * self.frame_height + PAD if rows else HEADER + 96
+
+        metadata = {**profile.metadata, **summary.metadata}
+        heading = title_of(metadata)
+        out: list[str] = [
+            f'<svg xmlns="{_SVG_NS}" class="pwf" width="{self.width}" height="{height}" '
+            f'viewBox="0 0 {self.width} {height}" role="img" aria-label="Flame graph" '
+            f'data-unit="{escape(unit)}" data-total="{drawn.total!r}" data-left="{PAD}" '
+            f'data-plot-width="{plot_width!r}" data-char-width="{CHAR_WIDTH}" '
+            f'data-frame-height="{self.frame_height}">',
+            f"<style><![CDATA[\n{asset('flame.css')}]]></style>",
+            f'<rect class="bg" x="0" y="0" width="{self.width}" height="{height}"/>',
+            f'<text class="title" x="{PAD}" y="28">'
+            f"{escape('Flame graph — ' + heading if heading else 'Flame graph')}</text>",
+        ]
+        out.extend(self._controls())
+        out.append(self._subtitle(drawn, unit))
+        out.append(self._legend())
+        bar_y = HEADER - 30
+        out.append(
+            f'<rect class="bar" x="{PAD}" y="{bar_y}" width="{plot_width:g}" height="22" rx="4"/>'
+            f'<text class="details" x="{PAD + 8}" y="{bar_y + 15}">'
+            f"{'Hover over a frame for details, click to zoom' if rows else ''}</text>"
+            f'<text class="matched" x="{self.width - PAD - 8}" y="{bar_y + 15}"></text>'
+        )
+        if rows:
+            out.append('<g class="frames">')
+            out.extend(self._block(b, drawn.total, unit) for b in drawn.blocks)
+            out.append("</g>")
+        else:
+            out.append(
+                f'<text class="empty" x="{self.width / 2:g}" y="{HEADER + 44}">no samples</text>'
+            )
+        out.append(f"<script><![CDATA[\n{asset('flame.js')}]]></script>")
+        out.append("</svg>")
+        return "\n".join(out)
+
+    def _controls(self) -> list[str]:
+        right = self.width - PAD
+        buttons = (("search", "Search", 84, right - 84), ("reset h", "Reset zoom", 96, right - 188))
+        return [
+            f'<g class="btn {cls}"><rect x="{x}" y="12" width="{w}" height="24"/>'
+            f'<text x="{x + w / 2:g}" y="28">{label}</text></g>'
+            for cls, label, w, x in buttons
+        ]
+
+    def _subtitle(self, drawn: Layout, unit: Unit) -> str:
+        if not drawn.blocks:
+            return f'<text class="sub" x="{PAD}" y="50">no samples recorded</text>'
+        parts = [
+            f"Total {format_quantity(drawn.total, unit)} in {drawn.stacks:,} distinct "
+            f"stack{'s' if drawn.stacks != 1 else ''} · callers above callees · "
+            "click to zoom, Search to highlight"
+        ]
+        text = escape(parts[0])
+        if drawn.narrow:
+            s = "s" if drawn.narrow != 1 else ""
+            verb = "were" if drawn.narrow != 1 else "was"
+            note = (
+                f"{drawn.narrow:,} frame{s} narrower than {self.min_width:g} px {verb} merged "
+                "into grey blocks (zoom does not restore them)"
+            )
+            text += f' · <tspan class="note">{escape(note)}</tspan>'
+        return f'<text class="sub" x="{PAD}" y="50">{text}</text>'
+
+    def _legend(self) -> str:
+        out = ['<g class="legend">']
+        x = PAD
+        for label, kind in _LEGEND:
+            out.append(
+                f'<rect x="{x}" y="61" width="12" height="12" rx="2" fill="{_legend_fill(kind)}"/>'
+                f'<text x="{x + 17}" y="71.5">{label}</text>'
+            )
+            x += 17 + round(len(label) * 6.2) + 16
+        out.append("</g>")
+        return "".join(out)
+
+    def _block(self, block: Block, total: float, unit: Unit) -> str:
+        y = HEADER + block.depth * self.frame_height
+        x = PAD + block.x
+        figure = f"{format_quantity(block.weight, unit)} · {block.weight / total:.2%}"
+        frame = block.frame
+        if frame is None and block.merged:
+            cls, fill = "f n", MERGED_FILL
+            s = "s" if block.merged != 1 else ""
+            name = f"[{block.merged:,} narrow frame{s}]"
+            lines = [name, f"each narrower than {self.min_width:g} px, merged", figure]
+        elif frame is None:
+            cls, fill, name = "f r", ROOT_FILL, "all"
+            lines = [name, figure]
+        else:
+            cls = "f t" if frame.is_pseudo else "f"
+            fill = colour(frame.kind, frame.function)
+            name = frame.function
+            location = frame.location
+            lines = [name, location, figure] if location else [name, figure]
+        label = fit(name, block.width)
+        text = (
+            f'<text x="{x + 3:.2f}" y="{y + self.frame_height - 4.5:g}">{escape(label)}</text>'
+            if label
+            else ""
+        )
+        return (
+            f'<g class="{cls}"><title>{escape(chr(10).join(lines))}</title>'
+            f'<rect x="{x:.3f}" y="{y}" width="{block.width:.3f}" '
+            f'height="{self.frame_height - 1}" fill="{fill}"/>{text}</g>'
+        )
+
+
+def fit(name: str, width: float) -> str:
+    """The label that fits a block `width` px wide (flame.js `fit` does the same on zoom)."""
+    room = int((width - 6) // CHAR_WIDTH)
+    if len(name) <= room:
+        return name
+    return name[: room - 2] + ".." if room >= 5 else ""
+
+
+RENDERER = FlameSvg()

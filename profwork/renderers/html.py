@@ -1,0 +1,211 @@
+"""`report.html`: one self-contained page (DESIGN §4) — no network, no external file.
+
+The page shows the run's facts and notes, target metrics, the bottleneck and hotspot tables, the
+heaviest paths and the interactive flame graph, inline: the `<svg>` element of `flamesvg`, whose
+script works on the `<svg>` that contains it and so runs unchanged inside the page.
+
+Escaping: the template (`assets/report.html.j2`) is rendered by jinja2 with autoescaping on, so
+every name, path and metadata value from profiled code is escaped by default. The only values
+marked safe are our own static CSS and the flame graph, which `flamesvg` escapes itself. The
+summary is also embedded as JSON for tools, through jinja2's `tojson` (`<`, `>`, `&` and `'` as
+`\\u003c`…), so a `</script>` in a function name cannot close the script element.
+
+Template blocks `nplusone` and `memory` are where the N+1 findings and the memory timeline go.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from profwork.model import Frame, FrameKind, FunctionRow, Unit
+from profwork.renderers import format_quantity
+from profwork.renderers.flamesvg import FlameSvg, asset, title_of
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from profwork.analyses import HotPath, Summary
+    from profwork.model import Profile
+
+KIND_LABELS: dict[FrameKind, str] = {
+    FrameKind.USER: "user",
+    FrameKind.STDLIB: "stdlib",
+    FrameKind.THIRD_PARTY: "third-party",
+    FrameKind.NATIVE: "native",
+    FrameKind.PROFWORK: "profwork",
+    FrameKind.THREAD: "thread",
+    FrameKind.PROCESS: "process",
+}
+
+# Target metrics with these names are durations in seconds (the `api` target's latencies).
+_LATENCY = re.compile(r"^(p\d+(\.\d+)?|mean|median|min|max|std|stdev|avg|average)$", re.IGNORECASE)
+_METRIC_ORDER = ("p50", "p90", "p95", "p99", "mean", "median", "min", "max", "stdev")
+
+
+@dataclass(frozen=True)
+class HtmlReport:
+    """`report.html`; the flame graph it embeds is drawn by `flame`."""
+
+    name: str = "html"
+    filename: str = "report.html"
+    flame: FlameSvg = field(default_factory=FlameSvg)
+
+    def render(self, profile: Profile, summary: Summary) -> bytes:
+        from markupsafe import Markup
+
+        template = _environment().get_template("report.html.j2")
+        page = template.render(
+            context(profile, summary),
+            css=Markup(asset("report.css")),
+            flame_svg=Markup(self.flame.svg(profile, summary)),
+        )
+        return page.encode("utf-8")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("profwork.renderers", "assets"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
+    return environment
+
+
+# ---- the template's context: plain strings and numbers, escaped by the template ------------------
+
+
+def context(profile: Profile, summary: Summary) -> dict[str, Any]:
+    unit = summary.unit
+    metadata: dict[str, Any] = {**profile.metadata, **summary.metadata}
+    heading = title_of(metadata)
+    return {
+        "title": f"profwork report — {heading}" if heading else "profwork report",
+        "target": str(metadata.get("target") or ""),
+        "status": str(metadata.get("status") or ""),
+        "facts": facts(metadata, summary),
+        "details": details(profile.metadata, summary.metadata),
+        "notes": list(summary.notes),
+        "bottlenecks": [_row(r, unit, r.share) for r in summary.bottlenecks],
+        "hotspots": [_row(r, unit, _share(r.own, summary.total)) for r in summary.hotspots],
+        "hot_paths": [_path(p, unit) for p in summary.hot_paths],
+        "metrics": metrics(summary.target_metrics),
+        "summary_data": summary.to_dict(),
+    }
+
+
+def facts(metadata: Mapping[str, Any], summary: Summary) -> list[tuple[str, str]]:
+    """The headline figures, in reading order; absent ones are left out."""
+    out = [
+        ("Target", str(metadata.get("target") or "—")),
+        ("Method", str(metadata.get("method") or "—")),
+        ("Unit", summary.unit),
+        ("Total", format_quantity(summary.total, summary.unit)),
+    ]
+    duration = metadata.get("duration")
+    if isinstance(duration, int | float):
+        out.append(("Duration", format_quantity(float(duration), "seconds")))
+    out.append(("Status", str(metadata.get("status") or "—")))
+    rate = metadata.get("rate")
+    if rate:
+        out.append(("Rate", f"{rate} Hz" if isinstance(rate, int | float) else str(rate)))
+    threads = metadata.get("threads")
+    if threads not in (None, ""):
+        out.append(("Threads", str(threads)))
+    stacks = metadata.get("stacks")
+    if stacks not in (None, ""):
+        out.append(("Stacks", str(stacks)))
+    out.append(("Statistics", "exact (call counts)" if summary.exact else "sampled"))
+    return out
+
+
+def details(profile_metadata: Mapping[str, Any], shown: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Other scalar run metadata (the facts and notes have their own places)."""
+    skip = {"notes", "target", "method", "duration", "status", "rate", "threads", "stacks"}
+    return [
+        (str(k), str(v))
+        for k, v in sorted(profile_metadata.items(), key=lambda kv: str(kv[0]))
+        if k not in skip and k not in shown and isinstance(v, str | int | float | bool)
+    ]
+
+
+def _share(part: float, total: float) -> float:
+    return part / total if total else 0.0
+
+
+def _calls(row: FunctionRow) -> str:
+    """pstats' `ncalls`: `total/primitive` when recursion made them differ; blank when unknown."""
+    if row.calls is None:
+        return ""
+    if row.primitive_calls is not None and row.primitive_calls != row.calls:
+        return f"{row.calls:,}/{row.primitive_calls:,}"
+    return f"{row.calls:,}"
+
+
+def _frame(frame: Frame) -> dict[str, Any]:
+    return {
+        "function": frame.function,
+        "location": frame.location,
+        "kind": frame.kind.value,
+        "kind_label": KIND_LABELS[frame.kind],
+        "user": frame.kind is FrameKind.USER,
+    }
+
+
+def _row(row: FunctionRow, unit: Unit, share: float) -> dict[str, Any]:
+    return {
+        **_frame(row.frame),
+        "calls": _calls(row),
+        "self": format_quantity(row.self, unit),
+        "own": format_quantity(row.own, unit),
+        "cumulative": format_quantity(row.cumulative, unit),
+        "share": f"{share:.1%}",
+        "bar": f"{max(0.0, min(1.0, share)) * 100:.1f}",
+    }
+
+
+def _path(path: HotPath, unit: Unit) -> dict[str, Any]:
+    frames = [_frame(f) for f in path.stack]
+    return {
+        "frames": frames,
+        "leaf": frames[-1] if frames else None,
+        "weight": format_quantity(path.weight, unit),
+        "share": f"{path.share:.1%}",
+        "bar": f"{max(0.0, min(1.0, path.share)) * 100:.1f}",
+    }
+
+
+def _metric_value(name: str, value: float) -> str:
+    if _LATENCY.match(name):
+        return format_quantity(value, "seconds")
+    return f"{value:,.6g}" if isinstance(value, float) else f"{value:,}"
+
+
+def metrics(target_metrics: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """A table: one row per endpoint/name, one column per metric (latencies first)."""
+    names: list[str] = []
+    for figures in target_metrics.values():
+        names.extend(m for m in figures if m not in names)
+    order = {m: i for i, m in enumerate(_METRIC_ORDER)}
+    columns: Sequence[str] = sorted(names, key=lambda m: (order.get(m, len(order)), m))
+    rows = [
+        {
+            "name": str(name),
+            "values": [_metric_value(m, figures[m]) if m in figures else "" for m in columns],
+        }
+        for name, figures in target_metrics.items()
+    ]
+    return {"columns": list(columns), "rows": rows}
+
+
+RENDERER = HtmlReport()
