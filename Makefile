@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-pyspy clean chromium
+.PHONY: demo test lint bench bench-pyspy clean chromium postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.demo
 
 demo: $(VENV)/.demo
-	$(BIN)/profwork run example
+	$(BIN)/profwork run scheduler
 
 # The browser tests need Debian's chromium; install it when it is missing (as root, or via sudo).
 chromium:
@@ -26,7 +26,15 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(VENV)/.dev chromium
+# The PostgreSQL tests start a throwaway server (tests/pg.py) from Debian's postgresql, whose
+# initdb and pg_ctl live in /usr/lib/postgresql/<version>/bin; install it when it is missing.
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(VENV)/.dev chromium postgresql
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev

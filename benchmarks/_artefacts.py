@@ -12,7 +12,8 @@ code: the method's `normalise` (or `readers.read_pstats`), `analyses.analyse` an
 `pipeline.write_artefacts`, whose `on_stage` and writer callbacks bracket each renderer: the time
 from `on_stage` to the writer is that renderer's `render`. Artefacts are written to a temporary
 directory and dropped, as the run directory's writer does. The last line on stdout is a JSON
-object: stages in order with their seconds, the peak RSS after each stage, and the artefact sizes.
+object: stages in order with their seconds, the peak and current RSS after each stage, and the
+artefact sizes.
 `--explain N` profiles the whole conversion with cProfile instead (slower; not a timing) and adds
 the N functions with the most self time.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -34,6 +36,16 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _rss_mb() -> float:
+    """Resident memory now (what a stage keeps, as against its peak); 0 where /proc is missing."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
 class Stages:
     def __init__(self) -> None:
         self.stages: list[dict[str, Any]] = []
@@ -41,7 +53,9 @@ class Stages:
 
     def done(self, name: str, **extra: Any) -> None:
         now = time.perf_counter()
-        self.stages.append({"stage": name, "seconds": now - self.mark, "peak_mb": _peak_mb()})
+        self.stages.append(
+            {"stage": name, "seconds": now - self.mark, "peak_mb": _peak_mb(), "rss_mb": _rss_mb()}
+        )
         self.stages[-1].update(extra)
         self.mark = now
 

@@ -182,10 +182,20 @@ def wall_time(command: Sequence[str], env: Mapping[str, str] | None = None) -> f
     return elapsed
 
 
+def bytecode_env() -> dict[str, str]:
+    """Python as an installed profwork runs it: bytecode cached. This machine sets
+    PYTHONDONTWRITEBYTECODE=1 and the editable checkout has no __pycache__, so every process
+    would compile profwork's modules from source; a cache prefix under benchmarks/out/ avoids
+    that without writing into the source tree (warm-up runs fill it)."""
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(OUT / "pycache")}
+
+
 def child_json(command: Sequence[str], *, timeout: float = 900) -> dict[str, Any]:
-    """Run a helper script that prints one JSON object as its last stdout line."""
+    """Run a helper script that prints one JSON object as its last stdout line (bytecode
+    cached, as for an installed profwork)."""
     done = subprocess.run(
         list(command),
+        env={**os.environ, **bytecode_env()},
         capture_output=True,
         stdin=subprocess.DEVNULL,
         timeout=timeout,
@@ -322,6 +332,11 @@ class Conversion:
             [s["seconds"] for rep in self.reps for s in rep["stages"] if s["stage"] == name]
         )
 
+    def memory(self, name: str, key: str) -> Spread:
+        return Spread.of(
+            [s.get(key, 0.0) for rep in self.reps for s in rep["stages"] if s["stage"] == name]
+        )
+
     def stage_extra(self, name: str, key: str) -> Any:
         for rep in self.reps:
             for s in rep["stages"]:
@@ -411,12 +426,16 @@ def convert(
     runs: int,
     *,
     rate: float | None = None,
+    warmup: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Conversion:
+    """`runs` fresh-process conversions of `path`, after one of `warmup` (default: `path`
+    itself; a small file of the same kind will do) that fills the bytecode cache."""
     command = [PYTHON, str(ARTEFACTS), kind, str(path)]
     if rate is not None:
         command += ["--rate", repr(rate)]
     reps = []
+    child_json([*command[:3], str(warmup or path), *command[4:]])
     for index in range(runs):
         reps.append(child_json(command))
         if progress is not None:
@@ -434,7 +453,8 @@ def explain(kind: str, path: Path, top: int = 15, *, rate: float | None = None) 
 
 
 def stage_rows(conversion: Conversion) -> list[list[str]]:
-    """Table rows: every stage's median and range."""
+    """Table rows: every stage's median and range, what it made, and memory (the peak so far
+    and what is resident after it, medians)."""
     rows = []
     for name in conversion.stage_names:
         spread = conversion.stage(name)
@@ -446,7 +466,18 @@ def stage_rows(conversion: Conversion) -> list[list[str]]:
                 f"{conversion.stage_extra(name, 'stacks')} stacks, "
                 f"{conversion.stage_extra(name, 'functions')} functions"
             )
+        peak = conversion.memory(name, "peak_mb").median
+        now = conversion.memory(name, "rss_mb").median
         rows.append(
-            [name, seconds(spread.median), f"{seconds(spread.low)}–{seconds(spread.high)}", extra]
+            [
+                name,
+                seconds(spread.median),
+                f"{seconds(spread.low)}–{seconds(spread.high)}",
+                extra,
+                f"{peak:.0f} / {now:.0f} MB",
+            ]
         )
     return rows
+
+
+STAGE_COLUMNS = ["stage", "median", "range", "made", "peak / resident"]

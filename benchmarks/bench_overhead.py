@@ -35,12 +35,14 @@ from _harness import (  # noqa: E402 - the benchmarks are scripts, not a package
     OUT,
     PYTHON,
     ROOT,
+    STAGE_COLUMNS,
     WORKLOAD,
     BenchError,
     Comparison,
     Conversion,
     Printer,
     body_time,
+    bytecode_env,
     child_json,
     convert,
     explain,
@@ -93,14 +95,6 @@ def keep_run(method: str, scale: float) -> Path:
     if not found:
         raise BenchError(f"profwork run -m {method} left no run directory under {base}")
     return found[-1]
-
-
-def bytecode_env() -> dict[str, str]:
-    """Start-up as an installed profwork has it: bytecode cached. This machine sets
-    PYTHONDONTWRITEBYTECODE=1 and the editable checkout has no __pycache__, so every start would
-    compile profwork's modules from source; a cache prefix under benchmarks/out/ avoids that
-    without writing into the source tree (the warm-up rounds fill it)."""
-    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(OUT / "pycache")}
 
 
 def startup(printer: Printer, runs: int) -> tuple[Comparison, list[tuple[str, float]]]:
@@ -226,7 +220,7 @@ def main() -> None:
         results["artefacts"][method] = {"run": str(run_dir), **conversion.to_json()}
         printer.table(
             f"{method}: stages (median of {args.conversions})",
-            ["stage", "median", "range", ""],
+            STAGE_COLUMNS,
             stage_rows(conversion),
         )
         renderer_table(printer, f"{method}: per renderer", conversion)
@@ -308,7 +302,7 @@ def main() -> None:
     stdlib = convert("pstats-stdlib", pstats_file, args.conversions)
     printer.table(
         f"read_pstats → analyse → write_artefacts: stages (median of {args.conversions})",
-        ["stage", "median", "range", ""],
+        STAGE_COLUMNS,
         stage_rows(conversion),
     )
     renderer_table(printer, "6.5k-function pstats: per renderer", conversion)

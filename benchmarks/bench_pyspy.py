@@ -36,6 +36,7 @@ from _harness import (  # noqa: E402 - the benchmarks are scripts, not a package
     OUT,
     PYTHON,
     ROOT,
+    STAGE_COLUMNS,
     WORKLOAD,
     BenchError,
     Conversion,
@@ -245,12 +246,17 @@ def main() -> None:
 
     printer.heading("3. the recording → every artefact (fresh processes)")
     conversion = convert(
-        "pyspy", BIG, args.conversions, rate=float(DEEP_RATE), progress=printer.line
+        "pyspy",
+        BIG,
+        args.conversions,
+        rate=float(DEEP_RATE),
+        warmup=RECORDING,
+        progress=printer.line,
     )
     results["conversion"] = conversion.to_json()
     printer.table(
         f"profwork: stages (median of {args.conversions})",
-        ["stage", "median", "range", ""],
+        STAGE_COLUMNS,
         stage_rows(conversion),
     )
     for artefact, error in conversion.errors.items():
@@ -290,11 +296,13 @@ def main() -> None:
     )
 
     if has_pyinferno():
-        inferno = convert("pyinferno", BIG, args.conversions, progress=printer.line)
+        inferno = convert(
+            "pyinferno", BIG, args.conversions, warmup=RECORDING, progress=printer.line
+        )
         results["pyinferno"] = inferno.to_json()
         printer.table(
             f"pyinferno folded → SVG: stages (median of {args.conversions})",
-            ["stage", "median", "range", ""],
+            STAGE_COLUMNS,
             stage_rows(inferno),
         )
         conversion_summary(printer, "pyinferno, flame.svg", inferno)

@@ -148,13 +148,13 @@ BRANCHES: tuple[Callable[[tuple[int, ...], int, int], int], ...] = (
 
 
 def paths(count: int, seed: int = SEED) -> list[tuple[tuple[int, ...], int]]:
-    """`count` call paths with their spin times in microseconds (mean about 5 ms)."""
+    """`count` call paths with their spin times in microseconds (mean about 4.5 ms)."""
     rng = random.Random(seed)
     out = []
     for _ in range(count):
         depth = MIN_DEPTH + int(rng.betavariate(2.0, 3.0) * (MAX_DEPTH - MIN_DEPTH))
         path = tuple(rng.randrange(len(BRANCHES)) for _ in range(depth))
-        spin = int(1500 + rng.expovariate(1 / 3500))
+        spin = int(1500 + rng.expovariate(1 / 3000))
         out.append((path, spin))
     return out
 

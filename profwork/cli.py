@@ -61,7 +61,7 @@ def targets() -> None:
     from profwork import console
     from profwork import targets as targets_mod
 
-    rows = []
+    rows: list[tuple[str, targets_mod.Target | None, str | None]] = []
     for name in sorted(targets_mod.registered()):
         try:
             rows.append((name, targets_mod.load_registered(name), None))
@@ -295,7 +295,6 @@ def ls(directory: Path) -> None:
     console.runs(list_runs(directory))
 
 
-
 @cli.command()
 @click.argument("target")
 @click.option(
@@ -342,6 +341,7 @@ def serve(
         on_stage=console.stage,
     )
     console.text(f"{target} stopped")
+
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: one line and a non-zero exit for every error, never a traceback."""

@@ -13,12 +13,13 @@ Rules that hold for every method (DESIGN §1):
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Literal
+from itertools import chain
+from typing import Any, Literal, NamedTuple
 
 Unit = Literal["seconds", "bytes", "samples"]
 
@@ -37,9 +38,12 @@ class FrameKind(StrEnum):
         return self in (FrameKind.THREAD, FrameKind.PROCESS)
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One function: qualified name, full path, first line of the function, and its kind."""
+class Frame(NamedTuple):
+    """One function: qualified name, full path, first line of the function, and its kind.
+
+    A named tuple rather than a frozen dataclass: every view hashes frames millions of times on
+    big profiles, and a tuple hashes and compares in C (a dataclass's `__hash__`/`__eq__` are
+    Python functions, about 2.5× slower per stack frame here)."""
 
     function: str
     file: str = ""
@@ -162,14 +166,28 @@ class Profile:
         return self._self_times
 
     @cached_property
+    def _by_weight(self) -> dict[float, list[Stack]]:
+        """Stacks grouped by weight. Sampled profiles have few distinct weights (sample counts),
+        so the per-frame work of the views below runs inside `Counter` (in C) per group."""
+        groups: dict[float, list[Stack]] = defaultdict(list)
+        for stack, weight in self.stacks.items():
+            if stack:
+                groups[weight].append(stack)
+        return dict(groups)
+
+    def _weighted_counts(self, per_stack: Callable[[Stack], Iterable[Any]]) -> dict[Any, float]:
+        out: dict[Any, float] = defaultdict(float)
+        for weight, stacks in self._by_weight.items():
+            for key, count in Counter(chain.from_iterable(map(per_stack, stacks))).items():
+                out[key] += weight * count
+        return out
+
+    @cached_property
     def _self_times(self) -> dict[Frame, float]:
         if self.stats is not None:
             return {f: s.self for f, s in self.stats.items()}
-        out: dict[Frame, float] = defaultdict(float)
-        for stack, weight in self.stacks.items():
-            if stack and not stack[-1].is_pseudo:
-                out[stack[-1]] += weight
-        return dict(out)
+        leaves = self._weighted_counts(lambda stack: stack[-1:])
+        return {f: w for f, w in leaves.items() if not f.is_pseudo}
 
     def cumulative(self) -> Mapping[Frame, float]:
         """Cumulative time per function; a recursive function counts once per stack."""
@@ -179,12 +197,9 @@ class Profile:
     def _cumulative(self) -> dict[Frame, float]:
         if self.stats is not None:
             return {f: s.cumulative for f, s in self.stats.items()}
-        out: dict[Frame, float] = defaultdict(float)
-        for stack, weight in self.stacks.items():
-            for frame in set(stack):
-                if not frame.is_pseudo:
-                    out[frame] += weight
-        return dict(out)
+        # a set per stack: a recursive function counts once per stack
+        cumulative = self._weighted_counts(set)
+        return {f: w for f, w in cumulative.items() if not f.is_pseudo}
 
     def own_times(self) -> Mapping[Frame, float]:
         """Own time of user functions: self time plus the library time below, up to the next
@@ -220,11 +235,8 @@ class Profile:
                 for caller, edge in s.callers.items():
                     out[(caller, callee)] += edge.cumulative
             return dict(out)
-        for stack, weight in self.stacks.items():
-            pairs = {(a, b) for a, b in zip(stack, stack[1:], strict=False) if not a.is_pseudo}
-            for pair in pairs:
-                out[pair] += weight
-        return dict(out)
+        pairs = self._weighted_counts(lambda stack: set(zip(stack, stack[1:], strict=False)))
+        return {pair: w for pair, w in pairs.items() if not pair[0].is_pseudo}
 
     def functions(self) -> Iterator[Frame]:
         """Every real (non-pseudo) function of the profile."""
@@ -259,27 +271,6 @@ class Profile:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
         ranked = sorted(self.stacks.items(), key=lambda item: -item[1])
         return [(stack, weight) for stack, weight in ranked if stack][:n]
-
-    def to_dataframe(self) -> Any:
-        """The rows as a pandas DataFrame (pandas is imported only here)."""
-        import pandas as pd  # noqa: PLC0415  (lazy: pandas is an optional, heavy import)
-
-        return pd.DataFrame(
-            [
-                {
-                    "function": r.frame.function,
-                    "file": r.frame.file,
-                    "line": r.frame.line,
-                    "kind": r.frame.kind.value,
-                    "calls": r.calls,
-                    "self": r.self,
-                    "cumulative": r.cumulative,
-                    "own": r.own,
-                    "share": r.share,
-                }
-                for r in self.top(len(self._cumulative))
-            ]
-        )
 
 
 # ---- helpers for normalisers ----------------------------------------------------------------

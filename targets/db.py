@@ -104,8 +104,8 @@ def body(database: Database, rounds: int = 12, loading: Loading = "lazy") -> int
 
 TARGET = target(
     "db",
-    description="ORM agenda queries: lazy N+1 vs loading=selectin|joined, range query with or "
-    "without its index",
+    description="ORM agenda queries: lazy N+1 vs selectin or joined loading; a range query "
+    "with or without its index",
     sizes=SIZES,
     setup=setup,
     teardown=teardown,

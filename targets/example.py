@@ -48,7 +48,7 @@ def setup(orders: int = 3000) -> list[int]:
     return make_orders(orders)
 
 
-def body(ids: list[int], rounds: int = 8, variant: Literal["naive", "fast"] = "naive") -> float:
+def body(ids: list[int], rounds: int = 40, variant: Literal["naive", "fast"] = "naive") -> float:
     """Deduplicate and price an order batch, `rounds` times."""
     dedupe = dedupe_naive if variant == "naive" else dedupe_fast
     total = 0.0

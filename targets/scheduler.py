@@ -101,7 +101,7 @@ class IndexedLedger:
 
     def shifts_in_window(self, resident: int, first_day: int, last_day: int) -> list[Assignment]:
         days = self.by_resident.get(resident, {})
-        found = []
+        found: list[Assignment] = []
         for day in range(first_day, last_day + 1):
             self.operations += 1
             found.extend(days.get(day, ()))
@@ -157,7 +157,9 @@ def validate(ledger: Assignments) -> list[str]:
     violations = []
     for a in ledger:
         if week_hours(ledger, a.resident, a.day) > WEEKLY_HOURS_CAP:
-            violations.append(f"resident {a.resident}: over {WEEKLY_HOURS_CAP} h in week {a.day // 7}")
+            violations.append(
+                f"resident {a.resident}: over {WEEKLY_HOURS_CAP} h in week {a.day // 7}"
+            )
         if days_worked_before(ledger, a.resident, a.day) >= MAX_DAYS_IN_A_ROW:
             violations.append(f"resident {a.resident}: no day off in seven up to day {a.day}")
         if len(ledger.shifts_in_window(a.resident, a.day, a.day)) > 1:

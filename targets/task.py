@@ -104,8 +104,9 @@ def build_report(history: History, variant: Variant) -> str:
     return "\n".join(lines)
 
 
-def work(jobs: queue.Queue[History | None], reports: list[str], latencies: list[float],
-         variant: Variant) -> None:
+def work(
+    jobs: queue.Queue[History | None], reports: list[str], latencies: list[float], variant: Variant
+) -> None:
     """A worker: take jobs until the `None` that stops it."""
     while True:
         history = jobs.get()
@@ -116,6 +117,22 @@ def work(jobs: queue.Queue[History | None], reports: list[str], latencies: list[
         elapsed = time.perf_counter() - started
         reports.append(report)  # list.append is atomic: no lock needed
         latencies.append(elapsed)
+
+
+def latency_figures(samples: list[float]) -> dict[str, float]:
+    """Nearest-rank percentiles and the mean, in seconds."""
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {
+        "p50": rank(0.50),
+        "p95": rank(0.95),
+        "p99": rank(0.99),
+        "mean": statistics.fmean(ordered),
+        "count": len(ordered),
+    }
 
 
 def setup(clients: int = 150, visits: int = 280) -> list[History]:
@@ -143,20 +160,7 @@ def body(histories: list[History], workers: int = 4, variant: Variant = "naive")
         thread.join()
     if len(reports) != len(histories):
         raise RuntimeError(f"{len(histories) - len(reports)} report jobs were lost")
-    ordered = sorted(latencies)
-    return Metrics(
-        {
-            "report job": {
-                "p50": ordered[len(ordered) // 2],
-                "p95": ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)],
-                "p99": ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)],
-                "mean": statistics.fmean(ordered),
-                "count": len(ordered),
-            }
-        }
-        if ordered
-        else {}
-    )
+    return Metrics({"report job": latency_figures(latencies)} if latencies else {})
 
 
 TARGET = target(

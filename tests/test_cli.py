@@ -261,7 +261,7 @@ def test_ls_lists_runs_newest_first(results: Path) -> None:
 def test_targets_lists_each_target_with_parameters_and_sizes() -> None:
     done = profwork("targets")
     assert done.returncode == 0
-    assert "example" in done.stdout and "rounds: int = 8" in done.stdout
+    assert "example" in done.stdout and "rounds: int = 40" in done.stdout
     assert "small: orders=1000" in done.stdout
 
 

@@ -240,7 +240,7 @@ def outer(n):
 
 def main():
     for _ in range(3):
-        fib(16)
+        fib(21)
         left(20000)
         right(20000)
         outer(200)
@@ -677,3 +677,24 @@ def test_speedscope_units(tmp_path: Path) -> None:
     assert one("seconds").unit == "seconds"
     (frame,) = {f for s in one("none").stacks for f in s}
     assert (frame.function, frame.file, frame.line) == ("f", "/srv/f.py", 3)
+
+
+# ---- run directories ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["cprofile", "pyinstrument"])
+def test_a_run_directory_is_normalised_again_by_its_method(method: str, tmp_path: Path) -> None:
+    from profwork import pipeline
+
+    run = pipeline.run(
+        "example", method=method, params={"rounds": "2", "orders": "400"}, output=tmp_path
+    )
+
+    profile = readers.read(run.path)
+
+    assert readers.sniff(run.path) == "run"
+    assert profile.metadata["format"] == "run"
+    assert profile.metadata["method"] == method
+    assert profile.stacks == run.profile.stacks
+    assert "dedupe_naive" in names(profile)
+    assert not any(f.kind is FrameKind.PROFWORK for s in profile.stacks for f in s)

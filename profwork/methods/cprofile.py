@@ -46,12 +46,12 @@ class _Profilers:
         profiler.enable()  # replaces this hook for the new thread
 
     def start(self) -> None:
-        threading.setprofile(self._on_new_thread)  # type: ignore[arg-type]
+        threading.setprofile(self._on_new_thread)
         self.main.enable()
 
     def stop(self) -> None:
         self.main.disable()
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
 
 
 def _qualnames(profiler: cProfile.Profile, into: dict[str, str]) -> None:

@@ -13,21 +13,75 @@ Lines are sorted, so equal profiles give equal files.
 
 from __future__ import annotations
 
+import io
+import weakref
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from itertools import chain
+from typing import TYPE_CHECKING, NamedTuple
 
-from profwork.model import Frame, Profile
+from profwork.model import Frame, FrameKind, Profile
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
 
 _SCALE = {"seconds": 1e6, "bytes": 1.0, "samples": 1.0}
 _ESCAPES = str.maketrans({";": ",", "\n": " ", "\r": " "})
+_PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
 
 
 def frame_text(frame: Frame) -> str:
     """One frame as the folded format spells it."""
     return frame.label.translate(_ESCAPES)
+
+
+class NumberedStacks(NamedTuple):
+    """A profile's stacks as tuples of frame numbers, shared by the stack-based renderers.
+
+    `frames` lists the distinct frames, the `real` ones (not pseudo) first, so that a stack
+    without its leading pseudo-frames (`numbers[lead:]`) only holds numbers below `real`.
+    `stacks` follows the profile's own order: (numbers, lead, weight)."""
+
+    frames: list[Frame]
+    real: int
+    stacks: list[tuple[tuple[int, ...], int, float]]
+
+
+_last: tuple[weakref.ref[Profile], NumberedStacks] | None = None
+
+
+def number_stacks(profile: Profile) -> NumberedStacks:
+    """The profile's stacks numbered (cached for the last profile, which the pipeline hands to
+    each renderer in turn).
+
+    A long recording has millions of frame occurrences. They are numbered once, looked up by
+    `id` (in C, where a lookup by frame runs `Frame.__hash__` each time); the ids are stable
+    while the profile holds its frames. Equal frames share a number even as different objects.
+    """
+    global _last
+    if _last is not None and _last[0]() is profile:
+        return _last[1]
+    occurrences = list(chain.from_iterable(profile.stacks))
+    objects = dict(zip(map(id, occurrences), occurrences, strict=True))
+    del occurrences
+    distinct: dict[Frame, list[int]] = {}
+    for key, frame in objects.items():
+        distinct.setdefault(frame, []).append(key)
+    ordered = sorted(distinct, key=lambda frame: frame.kind in _PSEUDO)  # stable: real first
+    by_id: dict[int, int] = {}
+    for number, frame in enumerate(ordered):
+        for key in distinct[frame]:
+            by_id[key] = number
+    number_of = by_id.__getitem__
+    stacks = []
+    for stack, weight in profile.stacks.items():
+        lead = 0
+        while lead < len(stack) and stack[lead].kind in _PSEUDO:
+            lead += 1
+        stacks.append((tuple(map(number_of, map(id, stack))), lead, weight))
+    real = sum(1 for frame in ordered if frame.kind not in _PSEUDO)
+    numbered = NumberedStacks(ordered, real, stacks)
+    _last = (weakref.ref(profile), numbered)
+    return numbered
 
 
 class FoldedRenderer:
@@ -36,23 +90,20 @@ class FoldedRenderer:
 
     def render(self, profile: Profile, summary: Summary) -> bytes:
         scale = _SCALE[profile.unit]
-        texts: dict[Frame, str] = {}
+        numbered = number_stacks(profile)
+        text_of = [frame_text(frame) for frame in numbered.frames].__getitem__
         lines: dict[str, float] = defaultdict(float)
-        for stack, weight in profile.stacks.items():
-            parts = []
-            for frame in stack:
-                text = texts.get(frame)
-                if text is None:
-                    text = texts[frame] = frame_text(frame)
-                parts.append(text)
-            lines[";".join(parts)] += weight
-        out = []
+        for numbers, _, weight in numbered.stacks:
+            lines[";".join(map(text_of, numbers))] += weight
+        # Written line by line into one buffer: a long recording's file is hundreds of
+        # megabytes, and a list of lines joined then encoded would hold it three times.
+        out = io.BytesIO()
         for text in sorted(lines):
             weight = round(lines[text] * scale)
-            if weight < 1:
-                continue
-            out.append(f"{text} {weight}\n" if text else f"{weight}\n")
-        return "".join(out).encode("utf-8", errors="replace")
+            if weight >= 1:
+                line = f"{text} {weight}\n" if text else f"{weight}\n"
+                out.write(line.encode("utf-8", errors="replace"))
+        return out.getvalue()
 
 
 RENDERER = FoldedRenderer()

@@ -18,11 +18,14 @@ since `pstats.Stats` refuses an empty dict.
 from __future__ import annotations
 
 import marshal
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from itertools import chain, repeat
+from operator import lshift, or_
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, FrameKind, Profile
+from profwork.renderers.folded import number_stacks
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -92,40 +95,56 @@ def _add(a: EdgeValue, b: EdgeValue) -> EdgeValue:
 
 
 def _from_stacks(profile: Profile) -> dict[Key, Any]:
-    selfs: dict[Frame, float] = defaultdict(float)
-    cums: dict[Frame, float] = defaultdict(float)
-    distinct: dict[Frame, int] = defaultdict(int)
-    edge_self: dict[tuple[Frame, Frame], float] = defaultdict(float)
-    edge_cum: dict[tuple[Frame, Frame], float] = defaultdict(float)
-    edge_distinct: dict[tuple[Frame, Frame], int] = defaultdict(int)
-    for stack, weight in profile.stacks.items():
-        real = [frame for frame in stack if not frame.is_pseudo]
-        if not real:
+    # Self and cumulative time are the model's own views (cached: the analyses computed them
+    # already). Edges are counted here on frame numbers, since pairs of frames hash slowly and
+    # a long recording has a million of them.
+    cums = profile.cumulative()
+    selfs = profile.self_times()
+    count, per_stack = _counter(profile)
+    numbered = number_stacks(profile)
+    frames = numbered.frames
+    shift = max(len(frames), 1).bit_length()
+    # An edge (caller, callee) is the number `caller << shift | callee`, counted once per stack
+    # (recursion). The sets of a stack's edges are built in C, then added up per weight with
+    # `Counter` (also C): stacks share a few weights (sample counts), so the per-edge work stays
+    # out of Python however long the recording.
+    pairs_by_weight: dict[float, list[set[int]]] = defaultdict(list)
+    edge_self: dict[int, float] = defaultdict(float)
+    frame_sets: list[set[int]] = []
+    for numbers, lead, weight in numbered.stacks:
+        ids = numbers[lead:] if lead else numbers
+        if per_stack:
+            frame_sets.append(set(ids))
+        if len(ids) < 2:
             continue
-        selfs[real[-1]] += weight
-        for frame in set(real):
-            cums[frame] += weight
-            distinct[frame] += 1
-        pairs = set(zip(real, real[1:], strict=False))
-        for pair in pairs:
-            edge_cum[pair] += weight
-            edge_distinct[pair] += 1
-        if len(real) > 1:
-            edge_self[(real[-2], real[-1])] += weight
+        pairs_by_weight[weight].append(set(map(or_, map(lshift, ids, repeat(shift)), ids[1:])))
+        edge_self[ids[-2] << shift | ids[-1]] += weight
+    edge_cum: dict[int, float] = defaultdict(float)
+    edge_stacks: Counter[int] = Counter()
+    for weight, groups in pairs_by_weight.items():
+        counted = Counter(chain.from_iterable(groups))
+        for pair, times in counted.items():
+            edge_cum[pair] += times * weight
+        if per_stack:
+            edge_stacks.update(counted)
+    frame_stacks = Counter(chain.from_iterable(frame_sets))
 
-    count = _counter(profile)
-    out: dict[Key, Any] = {}
+    keys = [frame_key(frame) for frame in frames]
+    mask = (1 << shift) - 1
     callers_of: dict[Key, dict[Key, EdgeValue]] = defaultdict(dict)
-    for (caller, callee), cum in edge_cum.items():
-        calls = count(cum, edge_distinct[(caller, callee)])
-        value = (calls, calls, edge_self.get((caller, callee), 0.0), cum)
-        callee_key, caller_key = frame_key(callee), frame_key(caller)
-        known = callers_of[callee_key]
+    for pair, cum in edge_cum.items():
+        calls = count(cum, edge_stacks.get(pair, 0))
+        value = (calls, calls, edge_self.get(pair, 0.0), cum)
+        known = callers_of[keys[pair & mask]]
+        caller_key = keys[pair >> shift]
         known[caller_key] = _add(known[caller_key], value) if caller_key in known else value
-    for frame, cum in cums.items():
-        key = frame_key(frame)
-        calls = count(cum, distinct[frame])
-        if key in out:
+    out: dict[Key, Any] = {}
+    for number, frame in enumerate(frames):
+        if frame.is_pseudo or frame not in cums:
+            continue
+        key, cum = keys[number], cums[frame]
+        calls = count(cum, frame_stacks.get(number, 0))
+        if key in out:  # two frames with one key (a built-in spelt two ways): add them up
             cc, nc, tt, ct, callers = out[key]
             out[key] = (cc + calls, nc + calls, tt + selfs.get(frame, 0.0), ct + cum, callers)
         else:
@@ -133,11 +152,12 @@ def _from_stacks(profile: Profile) -> dict[Key, Any]:
     return out
 
 
-def _counter(profile: Profile) -> Callable[[float, int], int]:
-    """Call counts for a sampled profile: samples, never fewer than one."""
+def _counter(profile: Profile) -> tuple[Callable[[float, int], int], bool]:
+    """Call counts for a sampled profile: its samples, never fewer than one; without a rate, the
+    number of distinct stacks holding the function (or edge). And whether those are needed."""
     rate = profile.metadata.get("rate")
     if profile.unit == "samples":
-        return lambda weight, stacks: max(1, round(weight))
+        return (lambda weight, stacks: max(1, round(weight))), False
     if (
         profile.unit == "seconds"
         and isinstance(rate, int | float)
@@ -145,8 +165,8 @@ def _counter(profile: Profile) -> Callable[[float, int], int]:
         and rate > 0
     ):
         hertz = float(rate)
-        return lambda weight, stacks: max(1, round(weight * hertz))
-    return lambda weight, stacks: max(1, stacks)
+        return (lambda weight, stacks: max(1, round(weight * hertz))), False
+    return (lambda weight, stacks: max(1, stacks)), True
 
 
 RENDERER = PstatsRenderer()

@@ -19,7 +19,8 @@ from functools import cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from profwork.model import Frame, Profile, Stack
+from profwork.model import Frame, Profile
+from profwork.renderers.folded import number_stacks
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -50,26 +51,20 @@ class SpeedscopeRenderer:
 
     def render(self, profile: Profile, summary: Summary) -> bytes:
         title = _title(profile)
-        frames: list[dict[str, Any]] = []
-        index: dict[Frame, int] = {}
-        groups: dict[Stack, list[tuple[list[int], float]]] = defaultdict(list)
-        for stack, weight in sorted(profile.stacks.items(), key=_stack_order):
-            lead = 0
-            while lead < len(stack) and stack[lead].is_pseudo:
-                lead += 1
-            sample = []
-            for frame in stack[lead:]:
-                position = index.get(frame)
-                if position is None:
-                    position = index[frame] = len(frames)
-                    frames.append(_frame_json(frame))
-                sample.append(position)
-            groups[stack[:lead]].append((sample, weight))
+        # Pseudo-frames only start stacks and name profiles: the shared frames are the others.
+        numbered = number_stacks(profile)
+        frames = numbered.frames[: numbered.real]
+        groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], float]]] = defaultdict(list)
+        for numbers, lead, weight in sorted(numbered.stacks, key=_heaviest):
+            if lead:
+                groups[numbers[:lead]].append((numbers[lead:], weight))
+            else:
+                groups[()].append((numbers, weight))
 
         unit = _UNITS[profile.unit]
         profiles = []
         for roots, samples in sorted(groups.items(), key=lambda item: -_weight(item[1])):
-            name = " / ".join(root.function for root in roots) if roots else title
+            name = " / ".join(numbered.frames[r].function for r in roots) if roots else title
             total = _weight(samples)
             profiles.append(
                 {
@@ -99,7 +94,7 @@ class SpeedscopeRenderer:
             "name": title,
             "exporter": f"profwork {_version()}",
             "activeProfileIndex": 0,
-            "shared": {"frames": frames},
+            "shared": {"frames": [_frame_json(frame) for frame in frames]},
             "profiles": profiles,
         }
         try:
@@ -116,13 +111,12 @@ def _frame_json(frame: Frame) -> dict[str, Any]:
     return out
 
 
-def _stack_order(item: tuple[Stack, float]) -> tuple[float, tuple[str, ...]]:
-    """Heaviest first, then by names: deterministic output."""
-    stack, weight = item
-    return (-weight, tuple(frame.function for frame in stack))
+def _heaviest(item: tuple[tuple[int, ...], int, float]) -> float:
+    """Heaviest first (a stable sort keeps the profile's own order among equals)."""
+    return -item[2]
 
 
-def _weight(samples: list[tuple[list[int], float]]) -> float:
+def _weight(samples: list[tuple[tuple[int, ...], float]]) -> float:
     return sum(weight for _, weight in samples)
 
 

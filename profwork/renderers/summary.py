@@ -35,7 +35,10 @@ class MarkdownSummary:
     def render(self, profile: Profile, summary: Summary) -> bytes:
         unit = summary.unit
         meta = summary.metadata
-        q = lambda v: format_quantity(v, unit)  # noqa: E731
+
+        def q(value: float) -> str:
+            return format_quantity(value, unit)
+
         title = meta.get("target") or profile.metadata.get("source") or "profile"
         lines = [f"# profwork summary: {md_escape(str(title))}", ""]
         facts = [

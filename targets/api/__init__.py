@@ -113,7 +113,9 @@ async def drive(clinic: Clinic, requests: int, days: int) -> dict[str, list[floa
                 http.get(f"/clients/{client_id}/timeline"),
             )
             await timed(
-                "GET /conflicts", 200, http.get("/conflicts", params={"date": day.date().isoformat()})
+                "GET /conflicts",
+                200,
+                http.get("/conflicts", params={"date": day.date().isoformat()}),
             )
             await timed(
                 "POST /appointments",

@@ -16,8 +16,9 @@ request on one stack.
 
 The known bottleneck: `/calendar` serialises each appointment with its client through the lazy
 `Appointment.client` relationship: one SELECT per appointment (N+1; the relationship's
-soft-delete criterion means the session's identity map cannot answer it, see `models.py`). Built with `eager=True`, the calendar query joins the clients in (`joinedload`): one
-statement per request, whatever the range holds.
+soft-delete criterion means the session's identity map cannot answer it, see `models.py`).
+Built with `eager=True`, the calendar query joins the clients in (`joinedload`): one statement
+per request, whatever the range holds.
 """
 
 from __future__ import annotations
@@ -129,9 +130,7 @@ async def calendar(request: Request) -> JSONResponse:
         query = query.options(joinedload(Appointment.client))
     async with db_session(request) as session:
         entries = [calendar_entry(a) for a in session.scalars(query)]
-    return JSONResponse(
-        {"start": start.date().isoformat(), "days": days, "appointments": entries}
-    )
+    return JSONResponse({"start": start.date().isoformat(), "days": days, "appointments": entries})
 
 
 async def timeline(request: Request) -> JSONResponse:
@@ -155,9 +154,7 @@ async def timeline(request: Request) -> JSONResponse:
             }
             for a in rows
         ]
-    return JSONResponse(
-        {"client": {"id": client.id, "name": client.name}, "appointments": visits}
-    )
+    return JSONResponse({"client": {"id": client.id, "name": client.name}, "appointments": visits})
 
 
 def find_conflicts(appointments: list[Appointment]) -> list[tuple[Appointment, Appointment]]:
@@ -192,7 +189,12 @@ async def conflicts(request: Request) -> JSONResponse:
             )
         )
         found = [
-            {"room": a.room, "first": a.id, "second": b.id, "overlap_starts": b.starts_at.isoformat()}
+            {
+                "room": a.room,
+                "first": a.id,
+                "second": b.id,
+                "overlap_starts": b.starts_at.isoformat(),
+            }
             for a, b in find_conflicts(rows)
         ]
     return JSONResponse({"date": day.date().isoformat(), "conflicts": found})

@@ -4,8 +4,11 @@ Clients are soft-deleted (`deleted_at`), and `Appointment.client` follows live c
 SQLAlchemy's default lazy loading. Because of that extra criterion the session's identity map
 cannot answer the lazy load (it can only for a plain foreign key to primary key join), so touching
 `appointment.client` emits one SELECT per appointment, even for a client already loaded: the N+1
-of the `api` calendar and the `db` agenda, one statement per appointment listed. The date-range index on `appointments.starts_at` is part
-of the schema; the `db` target drops it for its unindexed variant.
+of the `api` calendar and the `db` agenda, one statement per appointment listed. (A soft-delete
+filter on a relationship is common; so is being surprised by what it does to lazy loading.)
+
+The date-range index on `appointments.starts_at` is part of the schema; the `db` target drops it
+for its unindexed variant.
 
 `make_engine` gives every database URL a synchronous engine. An in-memory SQLite database exists
 once per connection, so it is kept on a single shared connection (`StaticPool`) that any thread
@@ -64,9 +67,7 @@ def make_engine(db_url: str = "sqlite://") -> Engine:
     """A synchronous engine for `db_url`; in-memory SQLite on one shared connection."""
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        return create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     return create_engine(url)
 
 
