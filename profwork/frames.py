@@ -93,6 +93,12 @@ class Classifier:
         p = self.paths
         if file.startswith("<frozen"):
             return FrameKind.STDLIB
+        if file.startswith("<"):
+            # generated code (`<string>` from dataclasses and namedtuple, SQLAlchemy's
+            # `<sqlalchemy generated …>`) is not the user's, except what they typed in
+            if file.startswith(("<stdin>", "<ipython-input", "<cell")):
+                return FrameKind.USER
+            return FrameKind.THIRD_PARTY
         if _under(file, p.user):
             return FrameKind.USER
         if _under(file, (p.profwork,)):
@@ -113,6 +119,7 @@ class Classifier:
 
 _DEF = re.compile(r"^([ \t]*)(async[ \t]+def|def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
 _DECORATOR = re.compile(r"^[ \t]*@")
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 _ANONYMOUS = ("<lambda>", "<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>")
@@ -132,13 +139,27 @@ def _scan(file: str) -> tuple[dict[int, str], list[tuple[str, bool] | None]]:
     enclosing: list[tuple[str, bool] | None] = [None]
     scope: list[tuple[int, str, bool]] = []  # indent, qualified name, is_function
     decorator_line: int | None = None
+    depth = 0  # open brackets: continuation lines never close a scope
+    in_string: str | None = None  # inside a triple-quoted string
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
+        continuation = depth > 0 or in_string is not None
+        if stripped and not stripped.startswith("#") and not continuation:
             indent = len(line) - len(line.lstrip())
             while scope and scope[-1][0] >= indent:
                 scope.pop()
-        match = _DEF.match(line)
+        code = line
+        for quote in ('"""', "'''"):
+            if quote in code and (in_string is None or in_string == quote):
+                if code.count(quote) % 2 == 1:
+                    in_string = None if in_string == quote else quote
+                code = code.replace(quote, "")
+        if in_string is None:
+            code = _STRINGS.sub("", code).partition("#")[0]
+            depth = max(
+                0, depth + sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+            )
+        match = None if continuation else _DEF.match(line)
         if match is not None:
             parent = scope[-1] if scope else None
             name = match.group(3)
@@ -149,7 +170,7 @@ def _scan(file: str) -> tuple[dict[int, str], list[tuple[str, bool] | None]]:
                 defs.setdefault(decorator_line, name)
             decorator_line = None
             scope.append((len(match.group(1).expandtabs()), name, match.group(2) != "class"))
-        elif _DECORATOR.match(line):
+        elif not continuation and _DECORATOR.match(line):
             decorator_line = decorator_line or number
         enclosing.append((scope[-1][1], scope[-1][2]) if scope else None)
     return defs, enclosing

@@ -284,13 +284,34 @@ def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:
     return dict(out)
 
 
-def trim_above_body(stack: Stack) -> Stack:
-    """Drop the frames above the profiled body: everything up to the last profwork frame (the CLI,
-    the runner, a tool's own roots), keeping a leading pseudo-frame."""
-    root: Stack = ()
-    if stack and stack[0].is_pseudo:
-        root, stack = stack[:1], stack[1:]
-    for index in range(len(stack) - 1, -1, -1):
-        if stack[index].kind is FrameKind.PROFWORK:
-            return root + stack[index + 1 :]
-    return root + stack
+# profwork's modules that call the body: everything up to their last frame is above the body
+_BODY_CALLERS = ("/profwork/runner.py", "/profwork/targets.py")
+
+
+def calls_body(frame: Frame) -> bool:
+    """Whether the frame is profwork's own code that calls the profiled body."""
+    return frame.kind is FrameKind.PROFWORK and frame.file.endswith(_BODY_CALLERS)
+
+
+def trim_above_body(stack: Stack) -> Stack | None:
+    """Drop the frames above the profiled body (the CLI, the pipeline, the runner, a tool's own
+    roots), keeping the leading pseudo-frames (a process and its thread).
+
+    The cut is after the last frame of profwork's runner (or the target wrapper that calls the
+    body), so that profwork code the body itself calls stays visible. A stack without one loses
+    only its leading profwork frames. None for a stack that is all profwork (time spent around
+    the body, not in it)."""
+    lead = 0
+    while lead < len(stack) and stack[lead].is_pseudo:
+        lead += 1
+    for index in range(len(stack) - 1, lead - 1, -1):
+        if calls_body(stack[index]):
+            if index == len(stack) - 1:
+                return None
+            return stack[:lead] + stack[index + 1 :]
+    start = lead
+    while start < len(stack) and stack[start].kind is FrameKind.PROFWORK:
+        start += 1
+    if start == len(stack) and start > lead:
+        return None
+    return stack if start == lead else stack[:lead] + stack[start:]

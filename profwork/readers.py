@@ -41,6 +41,8 @@ from profwork.model import (
     Profile,
     Stack,
     Unit,
+    calls_body,
+    trim_above_body,
 )
 
 __all__ = [
@@ -104,18 +106,6 @@ def _leading_pseudo(stack: Stack) -> int:
     return count
 
 
-def _trim(stack: Stack) -> Stack | None:
-    """`model.trim_above_body`, keeping every leading pseudo-frame (a process and its thread);
-    None for a stack that ends in profwork's own code (time above the body, not in it)."""
-    lead = _leading_pseudo(stack)
-    for index in range(len(stack) - 1, lead - 1, -1):
-        if stack[index].kind is FrameKind.PROFWORK:
-            if index == len(stack) - 1:
-                return None
-            return stack[:lead] + stack[index + 1 :]
-    return stack
-
-
 def _finish_stacks(
     stacks: Mapping[Stack, float],
     *,
@@ -160,7 +150,7 @@ def _finish_stacks(
             kept = tuple(rename.get(f, f) for f in stack[:lead] if f.kind not in drop)
             stack = kept + stack[lead:]
         if has_profwork:
-            trimmed = _trim(stack)
+            trimmed = trim_above_body(stack)
             if trimmed is None:
                 continue
             stack = trimmed
@@ -251,8 +241,9 @@ def _sniff(path: Path) -> tuple[str, Any]:
     text = text.lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
         data = _try_json(path, encoding)
-        if data is not None:
-            return _json_format(path, data), data
+        if data is None:  # pretty-printed JSON has lines ending in numbers: never call it folded
+            raise InputError(f"{path}: JSON that does not parse (cut short?)", remedy=REMEDY)
+        return _json_format(path, data), data
     if _looks_folded(text, complete=len(head) < _SNIFF_BYTES):
         return "folded", None
     raise InputError(f"{path}: not a profile profwork can read", remedy=REMEDY)
@@ -585,7 +576,8 @@ def _pstats_profile(
     note = (
         "The flame graph, folded and speedscope stacks are rebuilt from cProfile's caller graph: "
         "each function's time is split among its callees in proportion to the edge times, "
-        "recursive cycles are cut at the first repeat, and paths below "
+        "recursive cycles are cut at the first repeat (passing the repeated call's time on to "
+        "its callees), and paths below "
         f"{format_quantity(min_weight, 'seconds')} are merged into their caller; every "
         "per-function figure is cProfile's exact one."
     )
@@ -680,18 +672,35 @@ def _pstats_stats(
             edges[caller] = edges[caller] + edge if caller in edges else edge
         entry = FunctionStats(int(nc), int(cc), float(tt), float(ct), edges)
         graph[frame] = graph[frame] + entry if frame in graph else entry
+    above = _above_body(graph)
     stats = {
         frame: FunctionStats(
             s.calls,
             s.primitive_calls,
             s.self,
             s.cumulative,
-            {c: e for c, e in s.callers.items() if c.kind is not FrameKind.PROFWORK},
+            {c: e for c, e in s.callers.items() if c not in above},
         )
         for frame, s in graph.items()
-        if frame.kind is not FrameKind.PROFWORK
+        if frame not in above
     }
     return stats, graph
+
+
+def _above_body(graph: Mapping[Frame, FunctionStats]) -> set[Frame]:
+    """profwork's own functions above the body: the runner and target wrapper that call it, its
+    roots (the profiler's stop), and what only they call. profwork code that the body itself
+    calls is the body's and stays (as `model.trim_above_body` keeps it in stacks)."""
+    ours = [f for f in graph if f.kind is FrameKind.PROFWORK]
+    above = {f for f in ours if calls_body(f) or not graph[f].callers}
+    changed = True
+    while changed:
+        changed = False
+        for frame in ours:
+            if frame not in above and all(c in above for c in graph[frame].callers):
+                above.add(frame)
+                changed = True
+    return above
 
 
 def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> dict[Stack, float]:
@@ -700,14 +709,22 @@ def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> 
     Paths start at the functions the profiler saw called with nothing of the profile below them
     (more calls than its callers account for, or no callers at all). Walking down, a callee gets
     its edge's cumulative time scaled by the share of the function's cumulative time the path
-    carries; a callee already on the path (recursion) is cut, and a callee below `min_weight` is
-    merged: both leave their time with the path as self time. Each path's weights add up to its
-    start's time, so the stacks add up to the starts' times, which `_root_budgets` makes the total.
+    carries, and a callee below `min_weight` is merged: its time stays with the path as self time.
+
+    A callee already on the path is cut (no path repeats a function), but the time of that call
+    is passed on to the repeated function's own callees that are not on the path yet, in
+    proportion to their edges (what is left, its self time, stays with the caller). Without that,
+    a function entered at two levels (a middleware wrapper around both the router and the
+    endpoint) would leave everything below its inner call as its caller's self time.
+
+    Each path's weights add up to its start's time, so the stacks add up to the starts' times,
+    which `_root_budgets` makes the total.
     """
     frames = list(stats)
     index = {frame: i for i, frame in enumerate(frames)}
     count = len(frames)
     cumulative = [max(stats[f].cumulative, 0.0) for f in frames]
+    self_time = [max(stats[f].self, 0.0) for f in frames]
     callees: list[list[tuple[int, float]]] = [[] for _ in range(count)]
     incoming = [0.0] * count
     root_calls = [stats[f].calls for f in frames]
@@ -754,13 +771,20 @@ def _rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> 
                 kept: list[tuple[int, float]] = []
                 spent = 0.0
                 for callee, edge_time in callees[function]:
-                    if callee in on_path:
-                        continue
                     share = edge_time * fraction
                     if share < min_weight:
                         continue
-                    kept.append((callee, share))
-                    spent += share
+                    if callee not in on_path:
+                        kept.append((callee, share))
+                        spent += share
+                        continue
+                    inner = [(c, e) for c, e in callees[callee] if c not in on_path]
+                    base = self_time[callee] + sum(e for _, e in inner)
+                    for below, edge_below in inner:
+                        passed = share * edge_below / base
+                        if passed >= min_weight:
+                            kept.append((below, passed))
+                            spent += passed
                 if spent > weight:  # overlapping recursive edges: never more than the path has
                     scale = weight / spent
                     kept = [(callee, share * scale) for callee, share in kept]
@@ -1034,6 +1058,8 @@ def _speedscope_stacks(
             pseudo = FrameKind.PROCESS if name.startswith("process ") else FrameKind.THREAD
             root = (Frame(name, "", 0, pseudo),)
         for key, weight in indexed.items():
+            if key and not 0 <= min(key) <= max(key) < len(frames):
+                raise IndexError(f"a frame index out of range in profile {profile.get('name')!r}")
             stack = tuple(frames[i] for i in key)
             if root:
                 stack = root + stack[_leading_pseudo(stack) :]

@@ -70,12 +70,6 @@ RUNS: dict[str, tuple[list[str], str, tuple[str, ...]]] = {
 # repeated function as recursion, leaving about half of each endpoint's time as self time of
 # `request_response.<locals>.app`, i.e. as own time of the driver above it. pyinstrument, which
 # records real stacks, ranks `calendar_entry` first.
-STARLETTE_UNDER_CPROFILE = (
-    "readers._rebuild_stacks cuts Starlette's re-entrant wrap_app_handling_exceptions.wrapped_app "
-    "as recursion, moving half of each endpoint's time to the driver under cprofile"
-)
-
-
 def profwork(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "250"}
     return subprocess.run(
@@ -174,20 +168,12 @@ def test_each_builtin_runs_and_its_known_hotspot_comes_first(
     if name == "task" and method == "pyinstrument":
         # pyinstrument samples only the body's thread, which waits in join: no worker frames
         assert "percentile_naive" not in ranked
-    elif name == "api" and method == "cprofile":
-        assert hotspot in ranked[:3], ranked  # first: see the xfail below
     else:
         assert ranked[0] == hotspot, ranked
     # setup (seeding, building the app, making the data) never appears in the profile
     folded = (run / "profile.folded").read_text()
     for function in setup_functions:
         assert f";{function} (" not in folded and not folded.startswith(f"{function} ("), function
-
-
-@pytest.mark.xfail(strict=True, reason=STARLETTE_UNDER_CPROFILE)
-def test_api_calendar_n_plus_one_is_the_first_hotspot_under_cprofile(results: Path) -> None:
-    run = run_target("api", "cprofile", results)
-    assert hotspots(run)[0] == "calendar_entry"
 
 
 def test_api_reports_per_endpoint_latency_percentiles_as_target_metrics(results: Path) -> None:

@@ -11,10 +11,11 @@ import pstats
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
-from snakeviz.stats import json_stats, table_rows
+from snakeviz.stats import json_stats, table_rows  # type: ignore[import-untyped]
 
 from profwork import readers
 from profwork.model import Frame, FrameKind, Profile
@@ -50,6 +51,12 @@ def write(tmp_path: Path, name: str, profile: Profile) -> Path:
 
 def load_stats(path: Path) -> pstats.Stats:
     return pstats.Stats(str(path), stream=io.StringIO())
+
+
+def entries(path: Path) -> dict[Any, Any]:
+    """What `pstats.Stats` loaded from the file."""
+    stats: dict[Any, Any] = load_stats(path).stats  # type: ignore[attr-defined]
+    return stats
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +98,7 @@ def test_every_profile_renders_and_reads_back(
 
     assert isinstance(data, bytes) and data == render(name, profile)  # deterministic
     if name == "pstats":
-        assert load_stats(path).stats
+        assert entries(path)
     elif name == "speedscope":
         assert readers.sniff(path) == "speedscope"
         back = readers.read_speedscope(path)
@@ -110,7 +117,7 @@ def test_pstats_of_a_cprofile_run_keeps_its_exact_numbers(tmp_path: Path) -> Non
     profile = readers.read_pstats(DATA / "cprofile.pstats")
     assert profile.stats is not None
 
-    stats = load_stats(write(tmp_path, "pstats", profile)).stats  # type: ignore[attr-defined]
+    stats = entries(write(tmp_path, "pstats", profile))
 
     assert len(stats) == len(profile.stats)
     for frame_, s in profile.stats.items():
@@ -135,17 +142,18 @@ def test_pstats_keys_built_ins_as_cprofile_does(tmp_path: Path) -> None:
     sleep = Frame("sleep", "<built-in>", 0, FrameKind.NATIVE)  # pyinstrument's spelling
     profile = build({(frame("main"), sleep): 1.0, (frame("main"),): 0.5})
 
-    stats = load_stats(write(tmp_path, "pstats", profile)).stats  # type: ignore[attr-defined]
+    stats = entries(write(tmp_path, "pstats", profile))
 
     assert ("~", 0, "<built-in method sleep>") in stats
-    assert pstats.func_std_string(("~", 0, "<built-in method sleep>")) == "{built-in method sleep}"
+    spelt = pstats.func_std_string(("~", 0, "<built-in method sleep>"))  # type: ignore[attr-defined]
+    assert spelt == "{built-in method sleep}"
 
 
 def test_pstats_of_samples_counts_samples_and_leaves_threads_out(tmp_path: Path) -> None:
     profile = threaded()  # rate 100 Hz, in seconds
     path = write(tmp_path, "pstats", profile)
 
-    stats = load_stats(path).stats  # type: ignore[attr-defined]
+    stats = entries(path)
 
     assert not [key for key in stats if key[2].startswith("thread (")]
     for cc, nc, _tt, ct, callers in stats.values():
@@ -163,7 +171,7 @@ def test_pstats_counts_without_a_rate(tmp_path: Path) -> None:
     seconds = build({(fib,): 0.5, (fib, fib): 0.25})
     samples = build({(fib,): 3, (fib, fib): 4}, unit="samples")
 
-    by_stacks = load_stats(write(tmp_path, "pstats", seconds)).stats  # type: ignore[attr-defined]
+    by_stacks = entries(write(tmp_path, "pstats", seconds))
     counted = marshal.loads(render("pstats", samples))
 
     assert by_stacks[frame_key(fib)][:2] == (2, 2)  # the distinct stacks holding it
@@ -178,7 +186,7 @@ def test_snakeviz_reads_the_pstats(make: Callable[[], Profile], tmp_path: Path) 
     rows = table_rows(stats)
     tree = json_stats(stats)
 
-    assert len(rows) == len(stats.stats)  # type: ignore[attr-defined]
+    assert len(rows) == len(entries(tmp_path / "profile.pstats"))
     assert tree
     assert all(row[0][0] != "-1" for row in rows)
 

@@ -79,3 +79,33 @@ def test_lambdas_and_comprehensions_are_named_by_their_enclosing_function(tmp_pa
     assert qualname(f, 2, "<genexpr>") == "price.<locals>.<genexpr>"
     assert qualname(f, 5, "<lambda>") == "Cart.<lambda>"
     assert qualname(f, 7, "<listcomp>") == "<listcomp>"
+
+
+def test_multi_line_signatures_strings_and_calls_do_not_close_a_scope(tmp_path: Path) -> None:
+    source = tmp_path / "svc.py"
+    source.write_text(
+        textwrap.dedent(
+            '''
+            def handler(
+                request,
+                limit=10,
+            ) -> None:
+                query = """
+            SELECT * FROM t
+            """
+                rows = fetch(
+            query, "(")
+                def render():
+                    pass
+            '''
+        )
+    )
+    assert qualname(str(source), 11, "render") == "handler.<locals>.render"
+
+
+def test_generated_code_is_not_user_code_but_typed_in_code_is() -> None:
+    c = Classifier(SysPaths.current())
+    assert c.kind("<string>") is FrameKind.THIRD_PARTY  # dataclass / namedtuple methods
+    assert c.kind("<sqlalchemy generated warned() wrapper>") is FrameKind.THIRD_PARTY
+    assert c.kind("<stdin>") is FrameKind.USER
+    assert c.kind("<ipython-input-3-abc>") is FrameKind.USER

@@ -69,9 +69,18 @@ def test_exact_statistics_drive_every_per_function_number() -> None:
 
 
 def test_frames_above_the_body_are_trimmed_but_thread_roots_kept() -> None:
-    assert trim_above_body((runner, handler, render)) == (handler, render)
+    cli = Frame("main", "/src/profwork/cli.py", 200, FrameKind.PROFWORK)
+    click = Frame("Command.invoke", "/venv/site-packages/click/core.py", 700, FrameKind.THIRD_PARTY)
+    assert trim_above_body((cli, click, runner, handler, render)) == (handler, render)
     assert trim_above_body((main_thread, runner, handler)) == (main_thread, handler)
     assert trim_above_body((handler,)) == (handler,)
+    assert trim_above_body((runner,)) is None  # time around the body, not in it
+
+
+def test_profwork_code_the_body_calls_stays_in_the_stack() -> None:
+    analyse_fn = Frame("analyse", "/src/profwork/analyses/__init__.py", 90, FrameKind.PROFWORK)
+    stack = (runner, handler, analyse_fn, loads)
+    assert trim_above_body(stack) == (handler, analyse_fn, loads)
 
 
 def test_heaviest_paths_are_the_heaviest_stacks() -> None:

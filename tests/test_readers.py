@@ -23,7 +23,11 @@ from pyinstrument import Profiler
 from profwork import readers
 from profwork.errors import InputError
 from profwork.frames import PROFWORK_DIR, Classifier, SysPaths
+from profwork.methods import MethodOptions
+from profwork.methods import cprofile as cprofile_method
+from profwork.methods import pyinstrument as pyinstrument_method
 from profwork.model import Frame, FrameKind, Profile, collapse
+from profwork.targets import target
 from tests.fixtures_profiles import DATA
 
 FORMATS = {
@@ -112,11 +116,18 @@ BAD_INPUTS: dict[str, bytes] = {
     "json that is no profile": b'{"hello": "world"}',
     "a json list": b"[1, 2, 3]",
     "truncated json": (DATA / "pyspy.speedscope.json").read_bytes()[:300],
+    "truncated pretty json": (DATA / "evented.speedscope.json").read_bytes()[:700],
     "prose": b"This is a README.\nIt has no stacks.\n",
     "comments only": b"# nothing\n// here\n",
     "utf-16 garbage": b"\xff\xfe" + bytes(range(1, 255, 3)),
     "speedscope with a bad frame index": json.dumps(
         {"shared": {"frames": []}, "profiles": [{"type": "sampled", "samples": [[3]]}]}
+    ).encode(),
+    "speedscope with a negative frame index": json.dumps(
+        {
+            "shared": {"frames": [{"name": "a"}]},
+            "profiles": [{"type": "sampled", "unit": "none", "samples": [[-1]], "weights": [1]}],
+        }
     ).encode(),
     "speedscope with an unknown unit": json.dumps(
         {
@@ -336,6 +347,47 @@ def test_a_diamond_splits_the_shared_callee_in_proportion_to_its_edges(
         assert under(caller) == pytest.approx(leaf.callers[frames[caller]].self, rel=1e-6)
 
 
+WRAPPER_AT_TWO_LEVELS = """
+def wrapped(app, arg):
+    return app(arg)
+
+
+def router(arg):
+    return wrapped(endpoint, arg)
+
+
+def endpoint(arg):
+    return sum(i * i for i in range(arg))
+
+
+def main():
+    for _ in range(20):
+        wrapped(router, 20000)
+"""
+
+
+def test_a_function_entered_at_two_levels_keeps_the_time_below_its_inner_call(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a wrapper around both the router and the endpoint (Starlette's exception wrapper)
+    path = tmp_path / "two_levels.py"
+    path.write_text(WRAPPER_AT_TWO_LEVELS, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("two_levels", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    profile = readers.read_pstats(record_cprofile(module.main, tmp_path / "run.pstats"))
+
+    # THEN the endpoint's time is under the endpoint, not left with the router as self time
+    assert profile.stats is not None
+    endpoint = by_name(profile)["endpoint"]
+    under = sum(w for s, w in profile.stacks.items() if endpoint in s)
+    assert under == pytest.approx(profile.stats[endpoint].cumulative, rel=0.05)
+    assert_no_repeats(profile)
+    assert profile.stack_total == pytest.approx(profile.total, rel=1e-9)
+
+
 def test_paths_below_the_minimum_are_merged_into_their_caller(
     workload: ModuleType, tmp_path: Path
 ) -> None:
@@ -345,7 +397,12 @@ def test_paths_below_the_minimum_are_merged_into_their_caller(
 
     assert len(coarse.stacks) < len(fine.stacks)
     assert coarse.stack_total == pytest.approx(fine.stack_total, rel=1e-9)
-    assert all(w >= 0.05 * coarse.total * 0.999 or len(s) for s, w in coarse.stacks.items())
+    # every call path below a root carries at least the minimum; lighter ones went to the caller
+    below: dict[tuple[Frame, ...], float] = {}
+    for stack, weight in coarse.stacks.items():
+        for end in range(2, len(stack) + 1):
+            below[stack[:end]] = below.get(stack[:end], 0.0) + weight
+    assert below and min(below.values()) >= 0.05 * coarse.total * (1 - 1e-9)
     assert coarse.stats == fine.stats  # the exact numbers do not depend on the views
 
 
@@ -359,22 +416,26 @@ def test_given_qualified_names_win(workload: ModuleType, tmp_path: Path) -> None
     assert "Maths.fib" in by_name(profile)
 
 
-def test_profwork_frames_are_trimmed_and_their_callees_become_roots(
+def test_frames_above_the_body_are_trimmed_and_profwork_code_it_calls_is_kept(
     workload: ModuleType, tmp_path: Path
 ) -> None:
-    # GIVEN the body run from inside profwork's own code (collapse consumes the generator)
-    def body() -> Iterator[tuple[tuple[Frame, ...], float]]:
-        workload.main()
-        yield ((), 1.0)
+    # GIVEN a body run by profwork's cprofile method that itself calls profwork code (`collapse`)
+    def body(rounds: int = 1) -> None:
+        for _ in range(rounds):
+            collapse(iter([((), 1.0)]))
+            workload.main()
 
-    path = record_cprofile(lambda: collapse(body()), tmp_path / "run.pstats")
+    cprofile_method.METHOD.run(target("t")(body).bind({"rounds": "1"}), tmp_path, MethodOptions())
 
-    profile = readers.read_pstats(path)
+    profile = readers.read_pstats(tmp_path / "cprofile.pstats")
 
     assert profile.stats is not None
-    assert not [f for f in profile.stats if f.kind is FrameKind.PROFWORK]
+    ours = {f.function for f in profile.stats if f.kind is FrameKind.PROFWORK}
+    assert ours == {"collapse"}  # the runner, the target wrapper and the profiler's stop are gone
     roots = {s[0].function for s in profile.stacks}
-    assert any(name.endswith("body") for name in roots)
+    assert roots == {
+        "test_frames_above_the_body_are_trimmed_and_profwork_code_it_calls_is_kept.<locals>.body"
+    }
     assert profile.stack_total == pytest.approx(profile.total, rel=1e-9)
 
 
@@ -446,13 +507,14 @@ def test_pyinstrument_thread_root_only_when_asked(workload: ModuleType, tmp_path
 def test_pyinstrument_frames_above_the_body_are_trimmed(
     workload: ModuleType, tmp_path: Path
 ) -> None:
-    def body() -> Iterator[tuple[tuple[Frame, ...], float]]:
-        workload.main()
-        yield ((), 1.0)
+    def body(rounds: int = 1) -> None:
+        for _ in range(rounds):
+            workload.main()
 
-    path = record_pyinstrument(lambda: collapse(body()), tmp_path / "session.json")
+    bound = target("t")(body).bind({"rounds": "1"})
+    pyinstrument_method.METHOD.run(bound, tmp_path, MethodOptions())
 
-    profile = readers.read_pyinstrument(path)
+    profile = readers.read_pyinstrument(tmp_path / "pyinstrument.json")
 
     assert not any(f.kind is FrameKind.PROFWORK for s in profile.stacks for f in s)
     in_body = [s for s in profile.stacks if any(f.function == "fib" for f in s)]
@@ -539,6 +601,8 @@ def test_a_sample_with_no_python_frame_is_an_empty_stack() -> None:
 
 
 def test_foreign_folded_text_with_crlf_comments_and_duplicates() -> None:
+    assert b"\r\n" in (DATA / "foreign-crlf.txt").read_bytes()  # kept as written by git
+
     profile = readers.read(DATA / "foreign-crlf.txt")
 
     stacks = {tuple(f.function for f in s): w for s, w in profile.stacks.items()}
