@@ -299,3 +299,46 @@ def test_pyspy_flags_are_refused_by_in_process_methods(results: Path) -> None:
     done = profwork("run", "example", "--native", "-o", str(results))
     assert done.returncode != 0
     assert "--native only apply to -m pyspy" in done.stderr
+
+
+def test_attach_to_the_live_api_server_under_load_finds_the_request_handler(
+    results: Path,
+) -> None:
+    """The headline demo: `profwork serve api`, real HTTP load from here, `profwork attach`."""
+    import threading
+
+    import httpx
+
+    from tests.test_builtin_targets import PERIOD_DAYS, PERIOD_START, Served, free_port
+
+    port = free_port()
+    served = Served("api", "--size", "medium", "--port", str(port))
+    stop = threading.Event()
+    answered: list[int] = []
+
+    def load(url: str) -> None:  # bounded: at most 30 s, ends when told
+        deadline = time.monotonic() + 30
+        start = PERIOD_START.date().isoformat()
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set() and time.monotonic() < deadline:
+                reply = http.get("/calendar", params={"start": start, "days": PERIOD_DAYS})
+                answered.append(reply.status_code)
+
+    try:
+        ready = served.wait_for(r"serving api at (http://\S+) \(pid (\d+)\)")
+        url, pid = ready.group(1), int(ready.group(2))
+        driver = threading.Thread(target=load, args=(url,))
+        driver.start()
+        try:
+            done = profwork("attach", str(pid), "-d", "2", "-o", str(results))
+        finally:
+            stop.set()
+            driver.join(timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert answered and set(answered) == {200}
+        summary = json.loads((only_run(results) / "summary.json").read_text())
+        hot = [row["function"] for row in summary["hotspots"][:3]]
+        assert "calendar_entry" in hot, hot
+    finally:
+        code, _ = served.stop(signal.SIGTERM) if served.proc.poll() is None else (0, "")
+        served.kill()
