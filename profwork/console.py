@@ -16,8 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from profwork.model import FrameKind
-from profwork.renderers import format_quantity
-from profwork.renderers.summary import metric_text
+from profwork.renderers import format_metric, format_quantity, metric_columns
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -88,7 +87,7 @@ def summary(summary: Summary, *, title: str = "") -> None:
         ("cumulative", "right"),
         ("share", "right"),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, r in enumerate(summary.bottlenecks, 1):
         style = _KIND_STYLE.get(r.frame.kind, "")
         table.add_row(
@@ -106,8 +105,8 @@ def summary(summary: Summary, *, title: str = "") -> None:
     if summary.hotspots:
         hot = Table(title=Text("Hotspots — user functions by own time"), title_justify="left")
         hot.add_column("#", justify="right")
-        hot.add_column("function")
-        hot.add_column("location")
+        hot.add_column("function", overflow="fold")
+        hot.add_column("location", overflow="fold")
         hot.add_column("own", justify="right")
         hot.add_column("share", justify="right")
         total = summary.total or 1.0
@@ -130,12 +129,14 @@ def summary(summary: Summary, *, title: str = "") -> None:
 
     if summary.target_metrics:
         metrics = Table(title=Text("Target metrics"), title_justify="left")
-        keys = sorted({k for v in summary.target_metrics.values() for k in v})
+        keys = metric_columns(summary.target_metrics)
         metrics.add_column("name")
         for k in keys:
             metrics.add_column(k, justify="right")
         for name, values in summary.target_metrics.items():
-            metrics.add_row(Text(name), *(metric_text(k, values.get(k)) for k in keys))
+            metrics.add_row(
+                Text(name), *(format_metric(k, values[k]) if k in values else "" for k in keys)
+            )
         out.print(metrics)
     for note in summary.notes:
         out.print(Text(f"note: {note}", style="dim"))
@@ -184,7 +185,7 @@ def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
 def targets(items: Sequence[tuple[str, Target | None, str | None]]) -> None:
     table = Table(title=Text("Targets"), title_justify="left", show_lines=True)
     for name in ("name", "description", "parameters", "sizes"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")
     for name, target, problem in items:
         if target is None:
             table.add_row(Text(name), Text(f"unavailable: {problem}", style="red"), "", "")

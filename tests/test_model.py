@@ -104,3 +104,16 @@ def test_an_empty_profile_has_empty_views() -> None:
 @pytest.mark.parametrize("kind", list(FrameKind))
 def test_only_thread_and_process_kinds_are_pseudo(kind: FrameKind) -> None:
     assert kind.is_pseudo == (kind in (FrameKind.THREAD, FrameKind.PROCESS))
+
+
+def test_target_metrics_read_as_durations_counts_and_numbers() -> None:
+    from profwork.renderers import format_metric, metric_columns
+
+    assert format_metric("p95", 0.0123) == "12.3 ms"
+    assert format_metric("records", 4963687.0) == "4,963,687"
+    assert format_metric("ratio", 0.25) == "0.25"
+    assert metric_columns({"GET /": {"count": 4, "p99": 0.1, "p50": 0.01}}) == [
+        "p50",
+        "p99",
+        "count",
+    ]

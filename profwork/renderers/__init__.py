@@ -8,6 +8,8 @@ imported until a renderer is used. Every renderer escapes text that comes from p
 from __future__ import annotations
 
 import importlib
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from profwork.errors import ProfworkError
@@ -64,3 +66,26 @@ def format_quantity(value: float, unit: Unit) -> str:
                 return f"{value / scale:.1f} {suffix}"
         return f"{value:.0f} B"
     return f"{value:.0f} samples"
+
+
+# Target metrics with these names are durations in seconds (the `api` target's latencies).
+_LATENCY = re.compile(r"^(p\d+(\.\d+)?|mean|median|min|max|std|stdev|avg|average)$", re.IGNORECASE)
+_METRIC_ORDER = ("p50", "p90", "p95", "p99", "mean", "median", "min", "max", "stdev")
+
+
+def format_metric(name: str, value: float) -> str:
+    """A target metric: latencies as durations, counts as integers, the rest as numbers."""
+    if _LATENCY.match(name):
+        return format_quantity(value, "seconds")
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.6g}"
+
+
+def metric_columns(target_metrics: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Every metric name reported, latencies first in their usual order."""
+    names: list[str] = []
+    for figures in target_metrics.values():
+        names.extend(m for m in figures if m not in names)
+    order = {m: i for i, m in enumerate(_METRIC_ORDER)}
+    return sorted(names, key=lambda m: (order.get(m, len(order)), m))

@@ -15,14 +15,13 @@ Template blocks `nplusone` and `memory` are where the N+1 findings and the memor
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, FrameKind, FunctionRow, Unit
-from profwork.renderers import format_quantity
+from profwork.renderers import format_metric, format_quantity, metric_columns
 from profwork.renderers.flamesvg import FlameSvg, asset, title_of
 
 if TYPE_CHECKING:
@@ -40,10 +39,6 @@ KIND_LABELS: dict[FrameKind, str] = {
     FrameKind.THREAD: "thread",
     FrameKind.PROCESS: "process",
 }
-
-# Target metrics with these names are durations in seconds (the `api` target's latencies).
-_LATENCY = re.compile(r"^(p\d+(\.\d+)?|mean|median|min|max|std|stdev|avg|average)$", re.IGNORECASE)
-_METRIC_ORDER = ("p50", "p90", "p95", "p99", "mean", "median", "min", "max", "stdev")
 
 
 @dataclass(frozen=True)
@@ -185,27 +180,17 @@ def _path(path: HotPath, unit: Unit) -> dict[str, Any]:
     }
 
 
-def _metric_value(name: str, value: float) -> str:
-    if _LATENCY.match(name):
-        return format_quantity(value, "seconds")
-    return f"{value:,.6g}" if isinstance(value, float) else f"{value:,}"
-
-
 def metrics(target_metrics: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     """A table: one row per endpoint/name, one column per metric (latencies first)."""
-    names: list[str] = []
-    for figures in target_metrics.values():
-        names.extend(m for m in figures if m not in names)
-    order = {m: i for i, m in enumerate(_METRIC_ORDER)}
-    columns: Sequence[str] = sorted(names, key=lambda m: (order.get(m, len(order)), m))
+    columns = metric_columns(target_metrics)
     rows = [
         {
             "name": str(name),
-            "values": [_metric_value(m, figures[m]) if m in figures else "" for m in columns],
+            "values": [format_metric(m, figures[m]) if m in figures else "" for m in columns],
         }
         for name, figures in target_metrics.items()
     ]
-    return {"columns": list(columns), "rows": rows}
+    return {"columns": columns, "rows": rows}
 
 
 RENDERER = HtmlReport()

@@ -11,7 +11,7 @@ import re
 
 from profwork.analyses import Summary
 from profwork.model import FunctionRow, Profile
-from profwork.renderers import format_quantity
+from profwork.renderers import format_metric, format_quantity, metric_columns
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -86,13 +86,13 @@ class MarkdownSummary:
             lines.append("No stacks were recorded.")
         lines += ["", "## Target metrics", ""]
         if summary.target_metrics:
-            keys = sorted({k for v in summary.target_metrics.values() for k in v})
+            keys = metric_columns(summary.target_metrics)
             lines += [
                 "| name | " + " | ".join(keys) + " |",
                 "|---|" + "--:|" * len(keys),
             ]
             for name, values in summary.target_metrics.items():
-                cells = [metric_text(k, values.get(k)) for k in keys]
+                cells = [format_metric(k, values[k]) if k in values else "" for k in keys]
                 lines.append(f"| {md_escape(name)} | " + " | ".join(cells) + " |")
         else:
             lines.append("None reported by this target.")
@@ -100,18 +100,6 @@ class MarkdownSummary:
             lines += ["", "## Notes", ""]
             lines += [f"- {md_escape(n)}" for n in summary.notes]
         return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-# Target metrics named like latencies are seconds; anything else is a plain number.
-LATENCY_KEYS = frozenset({"p50", "p90", "p95", "p99", "mean", "median", "min", "max", "stdev"})
-
-
-def metric_text(key: str, value: float | None) -> str:
-    if value is None:
-        return ""
-    if key in LATENCY_KEYS or key.endswith("_s"):
-        return f"{value * 1e3:.2f} ms"
-    return f"{value:g}"
 
 
 class JsonSummary:
