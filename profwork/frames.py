@@ -181,8 +181,8 @@ def qualname(file: str, line: int, name: str) -> str:
 
     Keeps `name` when it is already qualified, or when the source is unavailable or disagrees
     (a file changed since it was profiled)."""
-    if "." in name:
-        return name
+    if "." in name or (name.startswith("<") and name not in _ANONYMOUS):
+        return name  # already qualified, or `<module>` and the like, which never are
     defs, enclosing = _scan(file)
     if name in _ANONYMOUS:
         scope = enclosing[line] if 0 < line < len(enclosing) else None

@@ -13,6 +13,7 @@ Rules that hold for every method (DESIGN §1):
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -269,7 +270,7 @@ class Profile:
 
     def heaviest_paths(self, n: int = 5) -> list[tuple[Stack, float]]:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
-        ranked = sorted(self.stacks.items(), key=lambda item: -item[1])
+        ranked = heapq.nlargest(n + 1, self.stacks.items(), key=lambda item: item[1])
         return [(stack, weight) for stack, weight in ranked if stack][:n]
 
 
