@@ -137,13 +137,13 @@ def _stdlib_pstats(path: Path, stages: Stages) -> None:
 
 
 def _pyinferno(path: Path, stages: Stages) -> None:
-    import pyinferno
+    from pyinferno.pyinferno import flamegraph_from_lines  # the Rust extension
 
     stages.done("import pyinferno")
     with path.open(encoding="utf-8") as handle:
         lines = handle.read().splitlines()
     stages.done("read lines", lines=len(lines))
-    svg = pyinferno.flamegraph_from_lines(lines, "bench")
+    svg = flamegraph_from_lines(lines, "bench")
     stages.done("flamegraph_from_lines", bytes=len(svg))
     with tempfile.TemporaryDirectory(prefix="profwork-bench-") as tmp:
         (Path(tmp) / "flame.svg").write_text(svg, encoding="utf-8")

@@ -1,11 +1,12 @@
 """py-spy benchmark of issue 12: overhead of `-m pyspy`, and turning a big recording into artefacts.
 
-    .venv/bin/python benchmarks/bench_pyspy.py [--rounds 7] [--conversions 3] [--rebuild]
+    .venv/bin/python benchmarks/bench_pyspy.py [--rounds 11] [--conversions 3] [--rebuild]
 
 1. Body wall time of `benchmarks/workload.py` (timed by the workload itself) unprofiled, under
    `profwork run -m pyspy` (100 Hz, py-spy's default) and under plain
-   `py-spy record -r 100 -f raw -o x -- python workload.py`, in rounds of three whose order
-   rotates. Targets: profwork ≤ 1.05× unprofiled and ≤ 1.02× plain py-spy.
+   `py-spy record -r 100 -f raw -o x -- python workload.py` (and, for context, plain py-spy with
+   the flags `-m pyspy` uses), in rounds whose order rotates. Targets: profwork ≤ 1.05×
+   unprofiled and ≤ 1.02× plain py-spy.
 2. A 1,000,000-sample py-spy recording (~180,000 distinct stacks, depth up to ~110), built once
    from a fixed seed and kept in `benchmarks/out/` (never committed): `deep_workload.py` recorded
    with `py-spy record -r 1000 -f raw --function --full-filenames --threads`, then replicated
@@ -25,6 +26,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -154,12 +156,16 @@ def overhead(printer: Printer, rounds: int, scale: float) -> tuple[dict[str, Any
         + ["-o", "{tmp}/runs"],
         "py-spy record": [py_spy(), "record", "-r", "100", "-f", "raw", "-o", "{tmp}/x.txt"]
         + ["--", PYTHON, str(WORKLOAD)],
+        # the flags -m pyspy records with: tells their cost apart from profwork's own
+        "py-spy record, profwork's flags": [py_spy(), "record", "-r", "100", "-f", "raw"]
+        + ["--function", "--full-filenames", "--threads", "-o", "{tmp}/x.txt"]
+        + ["--", PYTHON, str(WORKLOAD)],
     }
-    printer.line(f"{rounds} rounds of three, rotating order")
+    printer.line(f"{rounds} rounds of four, rotating order")
     comparison = rotated(
         rounds,
         {
-            name: (lambda command=command: body_time(command, scale=scale, notes=notes))
+            name: partial(body_time, command, scale=scale, notes=notes)
             for name, command in commands.items()
         },
         progress=printer.line,
@@ -177,15 +183,20 @@ def overhead(printer: Printer, rounds: int, scale: float) -> tuple[dict[str, Any
         ],
     )
     verdicts = []
-    for other, target in (("unprofiled", TARGET_UNPROFILED), ("py-spy record", TARGET_PLAIN)):
-        ratio = comparison.ratio("profwork -m pyspy", other)
+    for numerator, other, target in (
+        ("profwork -m pyspy", "unprofiled", TARGET_UNPROFILED),
+        ("profwork -m pyspy", "py-spy record", TARGET_PLAIN),
+        ("profwork -m pyspy", "py-spy record, profwork's flags", None),
+        ("py-spy record", "unprofiled", None),
+    ):
+        ratio = comparison.ratio(numerator, other)
         verdicts.append(
             [
-                f"profwork -m pyspy / {other}",
+                f"{numerator} / {other}",
                 ratio_text(ratio),
                 spread_text(ratio),
-                f"≤ {target}",
-                verdict(ratio.median, target),
+                f"≤ {target}" if target else "(context)",
+                verdict(ratio.median, target) if target else "",
             ]
         )
     printer.table(
@@ -197,6 +208,9 @@ def overhead(printer: Printer, rounds: int, scale: float) -> tuple[dict[str, Any
         **comparison.to_json(),
         "ratio_unprofiled": comparison.ratio("profwork -m pyspy", "unprofiled").to_json(),
         "ratio_plain": comparison.ratio("profwork -m pyspy", "py-spy record").to_json(),
+        "ratio_same_flags": comparison.ratio(
+            "profwork -m pyspy", "py-spy record, profwork's flags"
+        ).to_json(),
         "commands": commands,
     }
     return data, verdicts
@@ -213,7 +227,7 @@ def conversion_summary(printer: Printer, label: str, conversion: Conversion) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds of the overhead triple")
+    parser.add_argument("--rounds", type=int, default=11, help="rounds of the overhead runs")
     parser.add_argument("--conversions", type=int, default=3, help="fresh-process repeats")
     parser.add_argument("--scale", type=float, default=1.0, help="workload size (1 ≈ 1 s)")
     parser.add_argument("--rebuild", action="store_true", help="record the big file again")
