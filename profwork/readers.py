@@ -1134,7 +1134,12 @@ def read_folded(
     path = Path(path)
     head = _read_head(path)
     encoding = _text_encoding(head)
-    totals: dict[str, float] = defaultdict(float)
+    make = _FrameMaker(_default_classifier(classifier), qualified=qualified)
+    frames: dict[str, Frame] = {}
+    lookup = frames.__getitem__
+    # Each line becomes a tuple of shared frames as it is read: keeping the lines' text until the
+    # end would hold the whole file (hundreds of megabytes) in memory at once.
+    counts: dict[Stack, float] = defaultdict(float)
     ignored = 0
     content = 0
     try:
@@ -1152,7 +1157,19 @@ def read_folded(
                     ignored += 1
                     continue
                 weight = parsed
-            totals[stack_text.rstrip()] += weight
+            stack_text = stack_text.rstrip()
+            if not stack_text:
+                counts[()] += weight
+                continue
+            parts = stack_text.split(";")
+            try:
+                stack = tuple(map(lookup, parts))
+            except KeyError:
+                for part in parts:
+                    if part not in frames:
+                        frames[part] = _folded_frame(part, make)
+                stack = tuple(map(lookup, parts))
+            counts[stack] += weight
     except UnicodeDecodeError as error:
         raise _corrupt(
             path, "not a folded-stacks file", f"not {encoding} text: {error.reason}"
@@ -1161,24 +1178,7 @@ def read_folded(
         raise _unreadable(path, error) from None
     if content and ignored == content:
         raise _corrupt(path, "not a folded-stacks file", "no line ends in a weight")
-
-    make = _FrameMaker(_default_classifier(classifier), qualified=qualified)
-    frames: dict[str, Frame] = {}
-    lookup = frames.__getitem__
-    stacks: dict[Stack, float] = defaultdict(float)
-    for text, weight in totals.items():
-        if not text:
-            stacks[()] += weight * scale
-            continue
-        parts = text.split(";")
-        try:
-            stack = tuple(map(lookup, parts))
-        except KeyError:
-            for part in parts:
-                if part not in frames:
-                    frames[part] = _folded_frame(part, make)
-            stack = tuple(map(lookup, parts))
-        stacks[stack] += weight * scale
+    stacks = {stack: weight * scale for stack, weight in counts.items()} if scale != 1 else counts
 
     metadata: dict[str, Any] = {"source": str(path), "format": "folded", "stacks": "sampled"}
     if ignored:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,34 @@ import pytest
 pytest_plugins = ["tests.pg"]
 
 ROOT = Path(__file__).resolve().parents[1]
+PROFWORK = str(Path(sys.executable).with_name("profwork"))  # the installed console script
+
+
+def profwork(
+    *args: str, timeout: float = 300, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `profwork` script, as a user would, with a wide terminal."""
+    return subprocess.run(
+        [PROFWORK, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
+    )
+
+
+def only_run(results: Path) -> Path:
+    """The one run directory written under `results`."""
+    runs = [m.parent for m in results.glob("*/*/manifest.json")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def write(path: Path, source: str) -> Path:
+    """A source file of the test's own, dedented."""
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
 
 
 def require(condition: bool, reason: str) -> None:

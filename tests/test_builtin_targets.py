@@ -17,7 +17,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +34,8 @@ from targets.api.models import Appointment, Client
 from targets.api.seed import PERIOD_DAYS, PERIOD_START
 from targets.scheduler import Assignment, IndexedLedger, Ledger, build_schedule, validate
 from targets.task import History, Visit, build_report, make_histories, percentile_naive
+from tests.conftest import PROFWORK, only_run, profwork
 
-PROFWORK = str(Path(sys.executable).with_name("profwork"))
 BUILTINS = ("api", "db", "example", "scheduler", "task")
 SEEDED = [("small", 10, 50), ("medium", 50, 500), ("large", 100, 1000)]
 
@@ -64,23 +63,6 @@ RUNS: dict[str, tuple[list[str], str, tuple[str, ...]]] = {
         ("make_histories", "setup"),
     ),
 }
-# Starlette wraps both its exception middleware and each route in the same
-# `wrap_app_handling_exceptions.<locals>.wrapped_app`, so that function is twice on every request's
-# stack. cProfile records no stacks, and the reader's rebuild from the caller graph cuts a
-# repeated function as recursion, leaving about half of each endpoint's time as self time of
-# `request_response.<locals>.app`, i.e. as own time of the driver above it. pyinstrument, which
-# records real stacks, ranks `calendar_entry` first.
-def profwork(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run(
-        [PROFWORK, *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def only_run(results: Path) -> Path:
-    runs = [m.parent for m in results.glob("*/*/manifest.json")]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def run_target(name: str, method: str, results: Path, *extra: str) -> Path:

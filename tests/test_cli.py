@@ -6,17 +6,16 @@ Every run here is real: the real profiler on a real target, real files read back
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-PROFWORK = str(Path(sys.executable).with_name("profwork"))
+from tests.conftest import PROFWORK, only_run, profwork, write
+
 ARTEFACTS = {
     "manifest.json",
     "profile.pstats",
@@ -45,26 +44,6 @@ MANIFEST_FIELDS = {
     "git_commit",
     "artefacts",
 }
-
-
-def profwork(
-    *args: str, cwd: Path | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [PROFWORK, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
-    )
-
-
-def only_run(results: Path) -> Path:
-    runs = [m.parent for m in results.glob("*/*/manifest.json")]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def write(path: Path, source: str) -> Path:
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize("method", ["cprofile", "pyinstrument"])

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,37 +18,15 @@ from pathlib import Path
 import pytest
 
 from profwork.methods import pyspy
-from tests.conftest import require
+from tests.conftest import PROFWORK, only_run, profwork, require, write
 
 BIN = Path(sys.executable).parent
-PROFWORK = str(BIN / "profwork")
 PYSPY = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
 
 
 @pytest.fixture(autouse=True)
 def _pyspy_present() -> None:
     require(PYSPY is not None, "py-spy is not installed")
-
-
-def profwork(*args: str, timeout: float = 120, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [PROFWORK, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
-
-
-def only_run(results: Path) -> Path:
-    runs = [m.parent for m in results.glob("*/*/manifest.json")]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def write(path: Path, source: str) -> Path:
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,7 @@ import pytest
 from profwork import runner
 from profwork.errors import TargetError
 from profwork.targets import Metrics, registered, resolve, slug, target
-
-
-def write(path: Path, source: str) -> Path:
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
+from tests.conftest import write
 
 
 def test_builtin_example_is_registered_through_the_entry_point_group() -> None:

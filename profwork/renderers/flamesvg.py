@@ -27,6 +27,7 @@ from __future__ import annotations
 import colorsys
 import math
 import re
+import weakref
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -281,7 +282,7 @@ class FlameSvg:
     def svg(self, profile: Profile, summary: Summary) -> str:
         """The `<svg>` element alone, for inlining into an HTML page."""
         plot_width = float(self.width - 2 * PAD)
-        drawn = layout(profile.stacks, plot_width, self.min_width)
+        drawn = _layout_of(profile, plot_width, self.min_width)
         unit: Unit = profile.unit
         rows = drawn.depth + 1 if drawn.blocks else 0
         height = HEADER + rows * self.frame_height + PAD if rows else HEADER + 96
@@ -399,6 +400,20 @@ def fit(name: str, width: float) -> str:
     if len(name) <= room:
         return name
     return name[: room - 2] + ".." if room >= 5 else ""
+
+
+_last: tuple[weakref.ref[Profile], float, float, Layout] | None = None
+
+
+def _layout_of(profile: Profile, plot_width: float, min_width: float) -> Layout:
+    """`layout` of the profile's stacks, cached for the last profile: the pipeline draws the same
+    flame graph twice, for `flame.svg` and inline in `report.html`."""
+    global _last
+    if _last is not None and _last[0]() is profile and _last[1:3] == (plot_width, min_width):
+        return _last[3]
+    drawn = layout(profile.stacks, plot_width, min_width)
+    _last = (weakref.ref(profile), plot_width, min_width, drawn)
+    return drawn
 
 
 RENDERER = FlameSvg()

@@ -108,26 +108,29 @@ def _from_stacks(profile: Profile) -> dict[Key, Any]:
     # (recursion). The sets of a stack's edges are built in C, then added up per weight with
     # `Counter` (also C): stacks share a few weights (sample counts), so the per-edge work stays
     # out of Python however long the recording.
-    pairs_by_weight: dict[float, list[set[int]]] = defaultdict(list)
+    # Stacks are grouped by weight first and each group's sets are made and consumed one at a
+    # time, so that only one stack's sets are alive at once (not a set per stack of the run).
+    by_weight: dict[float, list[tuple[int, ...]]] = defaultdict(list)
     edge_self: dict[int, float] = defaultdict(float)
-    frame_sets: list[set[int]] = []
     for numbers, lead, weight in numbered.stacks:
         ids = numbers[lead:] if lead else numbers
-        if per_stack:
-            frame_sets.append(set(ids))
-        if len(ids) < 2:
-            continue
-        pairs_by_weight[weight].append(set(map(or_, map(lshift, ids, repeat(shift)), ids[1:])))
-        edge_self[ids[-2] << shift | ids[-1]] += weight
+        by_weight[weight].append(ids)
+        if len(ids) >= 2:
+            edge_self[ids[-2] << shift | ids[-1]] += weight
+
+    def edges_of(ids: tuple[int, ...]) -> set[int]:
+        return set(map(or_, map(lshift, ids, repeat(shift)), ids[1:]))
+
     edge_cum: dict[int, float] = defaultdict(float)
     edge_stacks: Counter[int] = Counter()
-    for weight, groups in pairs_by_weight.items():
-        counted = Counter(chain.from_iterable(groups))
+    frame_stacks: Counter[int] = Counter()
+    for weight, group in by_weight.items():
+        counted = Counter(chain.from_iterable(map(edges_of, group)))
         for pair, times in counted.items():
             edge_cum[pair] += times * weight
         if per_stack:
             edge_stacks.update(counted)
-    frame_stacks = Counter(chain.from_iterable(frame_sets))
+            frame_stacks.update(chain.from_iterable(map(set, group)))
 
     keys = [frame_key(frame) for frame in frames]
     mask = (1 << shift) - 1
