@@ -35,6 +35,22 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
+# Options shared by the commands that run a target (`run`, `serve`).
+param_option = click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A target parameter (repeatable), typed from the target's signature.",
+)
+db_url_option = click.option(
+    "--db-url",
+    metavar="URL",
+    help="Shorthand for -p db_url=URL (database targets; default: embedded SQLite).",
+)
+
+
 def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """py-spy's options, shared by `run -m pyspy` and `attach`."""
     for option in reversed(
@@ -89,14 +105,7 @@ def targets() -> None:
 @click.option(
     "--size", type=click.Choice(["small", "medium", "large"]), help="A size preset of the target."
 )
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A target parameter (repeatable), typed from the target's signature.",
-)
+@param_option
 @click.option(
     "--rate",
     type=float,
@@ -105,11 +114,7 @@ def targets() -> None:
 )
 @sampling_options
 @click.option("--threads", is_flag=True, help="Root every stack in its thread.")
-@click.option(
-    "--db-url",
-    metavar="URL",
-    help="Shorthand for -p db_url=URL (database targets; default: embedded SQLite).",
-)
+@db_url_option
 @click.option(
     "-o",
     "--output",
@@ -307,19 +312,8 @@ def ls(directory: Path) -> None:
     show_default=True,
     help="Port on 127.0.0.1 (0: any free port).",
 )
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A target parameter (repeatable), typed from the target's signature.",
-)
-@click.option(
-    "--db-url",
-    metavar="URL",
-    help="Shorthand for -p db_url=URL (database targets; default: embedded SQLite).",
-)
+@param_option
+@db_url_option
 def serve(
     target: str, size: str | None, port: int, params: tuple[str, ...], db_url: str | None
 ) -> None:
