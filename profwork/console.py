@@ -61,10 +61,11 @@ def summary(summary: Summary, *, title: str = "") -> None:
     unit = summary.unit
 
     def q(value: float) -> str:
-        return format_quantity(value, unit)
+        # sample counts are plain numbers (the unit is in the title), not "N samples" per cell
+        return f"{value:,.0f}" if unit == "samples" else format_quantity(value, unit)
 
     meta = summary.metadata
-    head = [f"total {q(summary.total)}"]
+    head = [f"total {format_quantity(summary.total, unit)}"]
     if meta.get("method"):
         head.insert(0, str(meta["method"]))
     if meta.get("duration"):
@@ -162,7 +163,8 @@ def run_done(path: Path, status: str, error: str | None) -> None:
 def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
     table = Table(title=Text("Runs, newest first"), title_justify="left")
     for name in ("started", "target", "method", "status", "duration", "path"):
-        table.add_column(name, justify="right" if name == "duration" else "left")
+        justify = "right" if name == "duration" else "left"
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     count = 0
     for path, m in items:
         count += 1
