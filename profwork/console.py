@@ -171,7 +171,7 @@ def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
         duration = f"{m.duration:.3f} s" if m.duration is not None else ""
         style = {"ok": "green", "error": "red", "interrupted": "yellow"}.get(m.status, "")
         table.add_row(
-            m.started_at,
+            m.started_at.replace("T", " ")[:19],  # local time, to the second
             Text(m.target),
             m.method,
             Text(m.status, style=style),
