@@ -319,3 +319,36 @@ def test_attach_to_the_live_api_server_under_load_finds_the_request_handler(
     finally:
         code, _ = served.stop(signal.SIGTERM) if served.proc.poll() is None else (0, "")
         served.kill()
+
+
+def test_ctrl_c_during_a_sampled_run_interrupts_the_body_and_keeps_the_samples(
+    tmp_path: Path, results: Path
+) -> None:
+    script = write(
+        tmp_path / "forever.py",
+        """
+        import time
+
+        def spin():
+            end = time.time() + 60
+            while time.time() < end:
+                sum(range(1000))
+
+        spin()
+        """,
+    )
+    proc = subprocess.Popen(
+        [PROFWORK, "run", str(script), "-m", "pyspy", "-o", str(results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["duration"] < 30  # the child's body stopped, not ran its minute out
+    assert "spin" in (run / "profile.folded").read_text()
