@@ -21,6 +21,7 @@ the N functions with the most self time.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -85,10 +86,29 @@ def _profwork(kind: str, path: Path, rate: float, stages: Stages) -> None:
             current[:] = [message.removeprefix("writing ")]
             stages.done(f"import {current[0]}")
 
-        def write(name: str, data: bytes) -> None:
-            stages.done(f"render {name}", bytes=len(data))
-            (Path(tmp) / name).write_bytes(data)
-            stages.done(f"write {name}")
+        class Timed(io.FileIO):
+            """The artefact's file: rendering ends at its first write, writing at its close
+            (a streaming renderer renders and writes at once: all of it counts as render)."""
+
+            def __init__(self, name: str) -> None:
+                super().__init__(Path(tmp) / name, "wb")
+                self.label, self.size, self.first = name, 0, True
+
+            def write(self, data: Any) -> int:
+                if self.first and len(data) > 1 << 20:  # one big write: a rendered artefact
+                    stages.done(f"render {self.label}")
+                    self.first = False
+                self.size += len(data)
+                return super().write(data)
+
+            def close(self) -> None:
+                if not self.closed:
+                    super().close()
+                    stage = f"render {self.label}" if self.first else f"write {self.label}"
+                    stages.done(stage, bytes=self.size)
+
+        def write(name: str) -> io.BufferedWriter:
+            return io.BufferedWriter(Timed(name), buffer_size=1 << 20)
 
         # one renderer at a time, so that a missing or failing renderer is reported and the
         # others are still timed

@@ -13,10 +13,11 @@ import dataclasses
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from profwork import targets
 from profwork.analyses import Summary, analyse
@@ -149,7 +150,7 @@ def _complete(
         summary = analyse(profile, top=top, target_metrics=manifest.target_metrics)
         manifest.unit = profile.unit
         manifest.notes = list(summary.notes)
-        write_artefacts(profile, summary, run_dir.write, on_stage)
+        write_artefacts(profile, summary, run_dir.open, on_stage)
     except BaseException as exc:
         manifest.status = "error" if manifest.status == "ok" else manifest.status
         manifest.error = (manifest.error or "") + f"\nprofwork could not finish the run: {exc!r}"
@@ -168,14 +169,23 @@ def _complete(
 def write_artefacts(
     profile: Profile,
     summary: Summary,
-    write: Callable[[str, bytes], Any],
+    open_artefact: Callable[[str], AbstractContextManager[BinaryIO]],
     on_stage: Stage = _quiet,
     names: Iterable[str] = RENDERERS,
 ) -> None:
+    """Render every artefact into the binary file `open_artefact(filename)` gives, streaming
+    where the renderer can (see `renderers.Renderer`)."""
     for name in names:
         renderer = get_renderer(name)
         on_stage(f"writing {renderer.filename}")
-        write(renderer.filename, renderer.render(profile, summary))
+        stream = getattr(renderer, "stream", None)
+        if stream is not None:
+            with open_artefact(renderer.filename) as out:
+                stream(profile, summary, out)
+        else:
+            data = renderer.render(profile, summary)
+            with open_artefact(renderer.filename) as out:
+                out.write(data)
 
 
 def load(path: Path) -> Profile:
@@ -214,5 +224,5 @@ def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -
         raise ProfworkError(
             f"converting {path} to {to} would overwrite it", remedy="name the output with -o OUT"
         )
-    output.write_bytes(renderer.render(profile, summary))
+    write_artefacts(profile, summary, lambda _: output.open("wb"), names=[to])
     return output

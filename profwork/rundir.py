@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from profwork.errors import InputError
 
@@ -109,10 +109,14 @@ class RunDir:
         self.written: list[str] = []
 
     def write(self, name: str, data: bytes) -> Path:
-        path = self.temp / name
-        path.write_bytes(data)
+        with self.open(name) as out:
+            out.write(data)
+        return self.temp / name
+
+    def open(self, name: str) -> BinaryIO:
+        """A new artefact file of the run, to write into (and close)."""
         self.written.append(name)
-        return path
+        return (self.temp / name).open("wb")
 
     def finish(self, manifest: Manifest) -> Path:
         """Write the manifest and rename the run into place under a free name."""

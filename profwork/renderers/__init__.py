@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 
 class Renderer(Protocol):
+    """`render` gives the artefact's bytes. A renderer whose artefact can be very large (folded
+    stacks of a long recording) also has `stream(profile, summary, out)`, which writes it to a
+    binary file without holding it in memory; `pipeline.write_artefacts` prefers it."""
+
     name: str
     filename: str
 

@@ -8,16 +8,16 @@ just their name. A `;` inside a name or path would split the frame, so it become
 breaks become spaces. Weights are integers, since inferno truncates fractions: microseconds for
 seconds, bytes, or samples; a line that rounds to 0 is dropped. A stack with no frames (a sample
 in no Python code) is a weight-only line, which flamegraph.pl, inferno and speedscope accept.
-Lines are sorted, so equal profiles give equal files.
+Lines are ordered by their frames' texts, frame by frame, so equal profiles give equal files.
 """
 
 from __future__ import annotations
 
 import io
 import weakref
-from collections import defaultdict
-from itertools import chain
-from typing import TYPE_CHECKING, NamedTuple
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from profwork.model import Frame, FrameKind, Profile
 
@@ -89,21 +89,32 @@ class FoldedRenderer:
     filename = "profile.folded"
 
     def render(self, profile: Profile, summary: Summary) -> bytes:
+        out = io.BytesIO()
+        self.stream(profile, summary, out)
+        return out.getvalue()
+
+    def stream(self, profile: Profile, summary: Summary, out: BinaryIO) -> None:
+        """Write the lines to `out` one by one: a long recording's file is hundreds of
+        megabytes, which this never holds in memory (lines are ordered by their frames'
+        texts, compared frame by frame, through integer ranks rather than the texts)."""
         scale = _SCALE[profile.unit]
         numbered = number_stacks(profile)
-        text_of = [frame_text(frame) for frame in numbered.frames].__getitem__
-        lines: dict[str, float] = defaultdict(float)
-        for numbers, _, weight in numbered.stacks:
-            lines[";".join(map(text_of, numbers))] += weight
-        # Written line by line into one buffer: a long recording's file is hundreds of
-        # megabytes, and a list of lines joined then encoded would hold it three times.
-        out = io.BytesIO()
-        for text in sorted(lines):
-            weight = round(lines[text] * scale)
+        texts = [frame_text(frame) for frame in numbered.frames]
+        unique = sorted(set(texts))
+        position = {text: rank for rank, text in enumerate(unique)}
+        rank_of = [position[text] for text in texts].__getitem__
+        ranked = sorted(
+            ((tuple(map(rank_of, numbers)), weight) for numbers, _, weight in numbered.stacks),
+            key=itemgetter(0),
+        )
+        text_of = unique.__getitem__
+        write = out.write
+        for key, group in groupby(ranked, key=itemgetter(0)):
+            weight = round(sum(w for _, w in group) * scale)
             if weight >= 1:
-                line = f"{text} {weight}\n" if text else f"{weight}\n"
-                out.write(line.encode("utf-8", errors="replace"))
-        return out.getvalue()
+                stack = ";".join(map(text_of, key))
+                line = f"{stack} {weight}\n" if stack else f"{weight}\n"
+                write(line.encode("utf-8", errors="replace"))
 
 
 RENDERER = FoldedRenderer()
