@@ -26,6 +26,7 @@ from profwork.model import Frame, FrameKind
 PROFWORK_DIR = str(Path(__file__).resolve().parent)
 
 _NATIVE_FILES = {"~", "", "<built-in>", "<native>"}
+_STDLIB_LIKE = re.compile(r"/lib/python3\.\d+/")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class Classifier:
             return FrameKind.THIRD_PARTY
         if _under(file, p.stdlib):
             return FrameKind.STDLIB
+        if not p.stdlib and _STDLIB_LIKE.search(file):
+            return FrameKind.STDLIB  # the interpreter's paths are unknown: its usual layout
         return FrameKind.USER
 
     def frame(self, function: str, file: str, line: int) -> Frame:

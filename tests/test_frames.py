@@ -109,3 +109,10 @@ def test_generated_code_is_not_user_code_but_typed_in_code_is() -> None:
     assert c.kind("<sqlalchemy generated warned() wrapper>") is FrameKind.THIRD_PARTY
     assert c.kind("<stdin>") is FrameKind.USER
     assert c.kind("<ipython-input-3-abc>") is FrameKind.USER
+
+
+def test_without_the_interpreters_paths_its_usual_layout_tells_the_stdlib() -> None:
+    c = Classifier(SysPaths())  # e.g. attached to an embedded interpreter we would not run
+    assert c.kind("/usr/lib/python3.11/json/decoder.py") is FrameKind.STDLIB
+    assert c.kind("/srv/venv/lib/python3.11/site-packages/x/y.py") is FrameKind.THIRD_PARTY
+    assert c.kind("/srv/app/views.py") is FrameKind.USER

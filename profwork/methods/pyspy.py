@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -443,6 +444,10 @@ def interpreter_paths(pid: int) -> SysPaths:
     with contextlib.suppress(OSError):
         candidates.append(os.readlink(f"/proc/{pid}/exe"))
     for exe in candidates:
+        # only ever run a Python interpreter: an embedding server (uwsgi, …) is no place to run
+        # a one-liner, and then the "/site-packages/" rule alone tells third-party code
+        if not re.fullmatch(r"python[0-9.]*", Path(exe).name):
+            continue
         try:
             done = subprocess.run(
                 [exe, "-I", "-c", _PATHS_SCRIPT], capture_output=True, text=True, timeout=10
