@@ -19,6 +19,7 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+import os
 import re
 import sys
 import types
@@ -196,7 +197,7 @@ class Target:
                 f"target {self.name!r} needs {', '.join(missing)}",
                 remedy=" ".join(f"-p {m}=VALUE" for m in missing),
             )
-        return BoundTarget(self, values, size)
+        return BoundTarget(self, values, size, dict(params or {}))
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,8 @@ class BoundTarget:
     target: Target
     params: Mapping[str, Any]
     size: str | None = None
+    # the `-p` strings as given, so that another process can bind the same target again
+    given: Mapping[str, str] = field(default_factory=dict)
 
     def run_setup(self) -> Any:
         if self.target.setup is None:
@@ -327,8 +330,18 @@ def slug(spec: str, module: bool = False) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "target"
 
 
+def _importable_from_cwd() -> None:
+    """Modules are found from the working directory, as `python -m` and `python -c` find them
+    (the `profwork` script's own sys.path[0] is its bin directory)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def resolve(spec: str, *, module: bool = False, argv: Sequence[str] = ()) -> Target:
     """Turn a spec from the command line into a `Target`."""
+    if module or (":" in spec and not spec.partition(":")[0].endswith(".py")):
+        _importable_from_cwd()
     if module:
         return _module_target(spec, tuple(argv))
     path_part, colon, func = spec.partition(":")

@@ -271,3 +271,34 @@ def test_a_script_gets_the_arguments_after_the_double_dash(tmp_path: Path, resul
     assert done.returncode == 0, done.stderr
     assert out.read_text() == "-v 3"
     assert only_run(results).name.endswith("-pyinstrument")
+
+
+def test_modules_are_found_from_the_working_directory_like_python_dash_m(tmp_path: Path) -> None:
+    package = tmp_path / "jobpkg"
+    package.mkdir()
+    write(package / "__init__.py", "")
+    write(
+        package / "nightly.py",
+        """
+        def crunch(limit: int = 200_000):
+            return sum(i % 7 for i in range(limit))
+
+        if __name__ == "__main__":
+            crunch()
+        """,
+    )
+    results = tmp_path / "out"
+    as_module = profwork("run", "--module", "jobpkg.nightly", "-o", str(results), cwd=tmp_path)
+    assert as_module.returncode == 0, as_module.stderr
+    as_function = profwork(
+        "run", "jobpkg.nightly:crunch", "-p", "limit=1000", "-o", str(results), cwd=tmp_path
+    )
+    assert as_function.returncode == 0, as_function.stderr
+    assert {p.name for p in results.iterdir()} == {"jobpkg.nightly", "jobpkg.nightly-crunch"}
+
+
+def test_a_function_with_none_defaults_runs_under_every_method(results: Path) -> None:
+    # json.dumps has `cls=None`, `default=None`...: only the -p given cross to py-spy's child
+    for method in ("cprofile", "pyspy"):
+        done = profwork("run", "json:dumps", "-m", method, "-p", "obj=1", "-o", str(results))
+        assert done.returncode == 0, done.stderr

@@ -200,8 +200,8 @@ class _Child:
             "spec": target.spec or target.name,
             "module": target.module,
             "argv": list(target.argv or ()),
-            "params": {k: _as_text(v) for k, v in bound.params.items()},
-            "size": None,
+            "params": dict(bound.given),
+            "size": bound.size,
             "read_fd": child_read,
             "write_fd": child_write,
             "result": str(self.result),
@@ -256,10 +256,6 @@ class _Child:
             "error": f"the target process ended before its body finished ({how})",
             "metrics": {},
         }
-
-
-def _as_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class PyspyMethod:
