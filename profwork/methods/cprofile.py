@@ -135,8 +135,10 @@ class CProfileMethod:
             notes += [n for n in part.metadata.get("notes", ()) if n not in notes]
         if len(parts) > 1:
             notes.append(
-                f"{len(parts) - 1} thread(s) started by the body were profiled too; "
-                "threads started before the body (in setup) were not"
+                f"{len(parts) - 1} thread(s) started by the body were profiled too, each under "
+                "its thread's root; times add up over threads, so the total is the sum of every "
+                "thread's time, not the wall-clock duration. Threads started before the body "
+                "(in setup) were not profiled"
             )
         return Profile(
             unit="seconds",
