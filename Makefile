@@ -24,7 +24,8 @@ demo: $(VENV)/.demo
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The PostgreSQL tests start a throwaway server (tests/pg.py) from Debian's postgresql, whose
 # initdb and pg_ctl live in /usr/lib/postgresql/<version>/bin; install it when it is missing.
