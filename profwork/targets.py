@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +157,9 @@ class Target:
     argv: tuple[str, ...] | None = None
     # resolved from `--module NAME` (so a child process can resolve the same spec again)
     module: bool = False
+    # a registered target's entry point (`package.module:NAME`): what a child process imports,
+    # without reading every installed distribution's entry points again
+    entry: str | None = None
 
     @cached_property
     def parameters(self) -> tuple[Parameter, ...]:
@@ -284,6 +286,8 @@ def target(
 
 def registered() -> dict[str, Any]:
     """Entry points of the `profwork.targets` group by name (not loaded)."""
+    from importlib.metadata import entry_points  # lazy: it imports a lot (email, zipfile, …)
+
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
@@ -298,7 +302,7 @@ def load_registered(name: str) -> Target:
         ) from None
     if not isinstance(value, Target):
         raise TargetError(f"entry point {name!r} ({ep.value}) is not a profwork Target")
-    return _with_user_paths(value, value.body, name)
+    return dataclasses.replace(_with_user_paths(value, value.body, name), entry=ep.value)
 
 
 def _with_user_paths(t: Target, fn: Callable[..., Any], spec: str) -> Target:

@@ -197,7 +197,7 @@ class _Child:
         self.result = raw_dir / CHILD_RESULT
         target = bound.target
         request = {
-            "spec": target.spec or target.name,
+            "spec": target.entry or target.spec or target.name,
             "module": target.module,
             "argv": list(target.argv or ()),
             "params": dict(bound.given),
