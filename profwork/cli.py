@@ -51,6 +51,23 @@ db_url_option = click.option(
 )
 
 
+threads_option = click.option("--threads", is_flag=True, help="Root every stack in its thread.")
+
+
+def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where a run goes and how much of its ranking is shown (`run`, `attach`)."""
+    fn = click.option("--top", default=15, show_default=True, help="Rows in the ranked summary.")(
+        fn
+    )
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        metavar="DIR",
+        help="Write the run under DIR instead of ./profiling_results.",
+    )(fn)
+
+
 def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """py-spy's options, shared by `run -m pyspy` and `attach`."""
     for option in reversed(
@@ -113,16 +130,9 @@ def targets() -> None:
     help="Sampling rate (default: the tool's own; cprofile refuses it).",
 )
 @sampling_options
-@click.option("--threads", is_flag=True, help="Root every stack in its thread.")
+@threads_option
 @db_url_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Write the run under DIR instead of ./profiling_results.",
-)
-@click.option("--top", default=15, show_default=True, help="Rows in the ranked summary.")
+@output_options
 @click.option("--open", "open_report", is_flag=True, help="Open report.html when done.")
 def run(
     target: str | None,
@@ -193,15 +203,8 @@ def run(
 )
 @click.option("--rate", type=float, metavar="HZ", help="Samples per second (default 100).")
 @sampling_options
-@click.option("--threads", is_flag=True, help="Root every stack in its thread.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Write the run under DIR instead of ./profiling_results.",
-)
-@click.option("--top", default=15, show_default=True, help="Rows in the ranked summary.")
+@threads_option
+@output_options
 def attach(
     pid: int,
     duration: float | None,

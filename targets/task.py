@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import queue
 import random
-import statistics
 import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 from profwork.targets import Metrics, target
+from targets._metrics import latency_figures
 
 SERVICES = ("check-up", "consultation", "follow-up", "physio", "imaging")
 QUANTILES = (0.50, 0.90, 0.99)
@@ -117,22 +117,6 @@ def work(
         elapsed = time.perf_counter() - started
         reports.append(report)  # list.append is atomic: no lock needed
         latencies.append(elapsed)
-
-
-def latency_figures(samples: list[float]) -> dict[str, float]:
-    """Nearest-rank percentiles and the mean, in seconds."""
-    ordered = sorted(samples)
-
-    def rank(q: float) -> float:
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-    return {
-        "p50": rank(0.50),
-        "p95": rank(0.95),
-        "p99": rank(0.99),
-        "mean": statistics.fmean(ordered),
-        "count": len(ordered),
-    }
 
 
 def setup(clients: int = 150, visits: int = 280) -> list[History]:

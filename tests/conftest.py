@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,22 @@ def profwork(
         timeout=timeout,
         env={**os.environ, "COLUMNS": "250", **(env or {})},
     )
+
+
+def profwork_interrupted(*args: str, after: float) -> subprocess.CompletedProcess[str]:
+    """Run `profwork`, press Ctrl-C (SIGINT) `after` seconds, and wait for it to finish."""
+    proc = subprocess.Popen(
+        [PROFWORK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(after)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def only_run(results: Path) -> Path:

@@ -6,15 +6,13 @@ Every run here is real: the real profiler on a real target, real files read back
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROFWORK, only_run, profwork, write
+from tests.conftest import only_run, profwork, profwork_interrupted, write
 
 ARTEFACTS = {
     "manifest.json",
@@ -154,23 +152,10 @@ def test_ctrl_c_during_the_body_keeps_what_was_measured(tmp_path: Path, results:
         spin()
         """,
     )
-    proc = subprocess.Popen(
-        [PROFWORK, "run", str(script), "-m", "pyinstrument", "-o", str(results)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    done = profwork_interrupted(
+        "run", str(script), "-m", "pyinstrument", "-o", str(results), after=3.0
     )
-    try:
-        deadline = time.time() + 30
-        while time.time() < deadline and not list(results.glob("*/.*.tmp/raw")):
-            time.sleep(0.1)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 130, err
+    assert done.returncode == 130, done.stderr
     run = only_run(results)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"

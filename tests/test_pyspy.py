@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from profwork.methods import pyspy
-from tests.conftest import PROFWORK, only_run, profwork, require, write
+from tests.conftest import only_run, profwork, profwork_interrupted, require, write
 
 BIN = Path(sys.executable).parent
 PYSPY = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
@@ -175,32 +175,16 @@ def test_a_process_that_exits_mid_attach_ends_the_recording_normally(
 def test_ctrl_c_ends_an_open_ended_attach_normally(
     live: subprocess.Popen[bytes], results: Path
 ) -> None:
-    proc = subprocess.Popen(
-        [PROFWORK, "attach", str(live.pid), "-o", str(results)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    done = profwork_interrupted("attach", str(live.pid), "-o", str(results), after=2.0)
+    assert done.returncode == 0, done.stderr
     assert json.loads((only_run(results) / "manifest.json").read_text())["status"] == "ok"
 
 
 def test_ctrl_c_before_the_duration_is_interrupted(
     live: subprocess.Popen[bytes], results: Path
 ) -> None:
-    proc = subprocess.Popen(
-        [PROFWORK, "attach", str(live.pid), "-d", "30", "-o", str(results)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    done = profwork_interrupted("attach", str(live.pid), "-d", "30", "-o", str(results), after=2.0)
+    assert done.returncode == 130, done.stderr
     run = only_run(results)
     assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
     assert "checksum" in (run / "profile.folded").read_text()
@@ -337,16 +321,8 @@ def test_ctrl_c_during_a_sampled_run_interrupts_the_body_and_keeps_the_samples(
         spin()
         """,
     )
-    proc = subprocess.Popen(
-        [PROFWORK, "run", str(script), "-m", "pyspy", "-o", str(results)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(3.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    done = profwork_interrupted("run", str(script), "-m", "pyspy", "-o", str(results), after=3.0)
+    assert done.returncode == 130, done.stderr
     run = only_run(results)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"

@@ -13,8 +13,6 @@ one shared connection, see `models.make_engine`); the schema is dropped and re-c
 from __future__ import annotations
 
 import asyncio
-import math
-import statistics
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from profwork.targets import Metrics, target
+from targets._metrics import latency_figures
 from targets.api.app import create_app
 from targets.api.models import make_engine
 from targets.api.seed import PERIOD_DAYS, PERIOD_START, SIZES, live_client_ids, seed_database
@@ -58,22 +57,6 @@ def teardown(clinic: Clinic) -> None:
 def serve_app(clinic: Clinic) -> Starlette:
     """The ASGI app `profwork serve api` runs."""
     return clinic.app
-
-
-def latency_figures(samples: list[float]) -> dict[str, float]:
-    """Nearest-rank percentiles and the mean, in seconds."""
-    ordered = sorted(samples)
-
-    def rank(q: float) -> float:
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-    return {
-        "p50": rank(0.50),
-        "p95": rank(0.95),
-        "p99": rank(0.99),
-        "mean": statistics.fmean(ordered),
-        "count": len(ordered),
-    }
 
 
 def _expect(response: httpx.Response, status: int) -> None:
