@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from profwork.model import FrameKind
-from profwork.renderers import format_metric, format_quantity, metric_columns
+from profwork.units import format_metric, format_quantity, metric_columns
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary

@@ -61,6 +61,7 @@ def run(
     target = targets.resolve(spec, module=module, argv=argv)
     bound = target.bind(params, size)
     profiler = get_method(method)
+    method = profiler.name  # the registered spelling (`-m cProfile` is cprofile)
     started = datetime.now().astimezone()
     name = targets.slug(target.spec or target.name, module) if target.spec else target.name
     run_dir = RunDir(output or DEFAULT_BASE, name, method, started)

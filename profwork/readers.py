@@ -571,7 +571,7 @@ def _pstats_profile(
         raise _corrupt(path, "corrupt pstats file", f"{type(error).__name__}: {error}") from None
     min_weight = max(min_share, 0.0) * sum(s.self for s in stats.values())
     stacks = _finish_stacks(_rebuild_stacks(graph, min_weight), threads=None, frames=graph)
-    from profwork.renderers import format_quantity
+    from profwork.units import format_quantity
 
     note = (
         "The flame graph, folded and speedscope stacks are rebuilt from cProfile's caller graph: "

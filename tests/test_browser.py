@@ -14,9 +14,9 @@ import pytest
 
 from profwork import analyses
 from profwork.model import Profile
-from profwork.renderers import format_quantity
 from profwork.renderers.flamesvg import HEADER, PAD, ROOT_FILL, FlameSvg
 from profwork.renderers.html import HtmlReport
+from profwork.units import format_quantity
 from tests import browser
 from tests.browser import EVIL_NAME, large_profile, tricky_profile
 

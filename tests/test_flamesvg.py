@@ -16,8 +16,9 @@ import pytest
 from profwork import analyses
 from profwork.analyses import Summary
 from profwork.model import Frame, FrameKind, Profile, Stack
-from profwork.renderers import format_quantity, get_renderer
+from profwork.renderers import get_renderer
 from profwork.renderers.flamesvg import HEADER, PAD, FlameSvg, asset, colour, layout
+from profwork.units import format_quantity
 from tests.browser import CDATA_NAME, EVIL_FILE, EVIL_NAME, large_profile, tricky_profile
 
 NS = {"svg": "http://www.w3.org/2000/svg"}

@@ -14,8 +14,9 @@ import pytest
 from profwork import analyses
 from profwork.analyses import Summary
 from profwork.model import EdgeStats, Frame, FunctionStats, Profile
-from profwork.renderers import format_quantity, get_renderer
+from profwork.renderers import get_renderer
 from profwork.renderers.html import HtmlReport, _environment
+from profwork.units import format_quantity
 from tests.browser import CDATA_NAME, EVIL_FILE, EVIL_NAME, tricky_profile
 
 METRICS = {

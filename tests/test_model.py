@@ -107,7 +107,7 @@ def test_only_thread_and_process_kinds_are_pseudo(kind: FrameKind) -> None:
 
 
 def test_target_metrics_read_as_durations_counts_and_numbers() -> None:
-    from profwork.renderers import format_metric, metric_columns
+    from profwork.units import format_metric, metric_columns
 
     assert format_metric("p95", 0.0123) == "12.3 ms"
     assert format_metric("records", 4963687.0) == "4,963,687"

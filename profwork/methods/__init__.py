@@ -7,14 +7,13 @@ its own tool.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from profwork.errors import ProfworkError
+from profwork.registry import Registry
 
 if TYPE_CHECKING:
     from profwork.model import Profile, Unit
@@ -22,11 +21,16 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "error", "interrupted"]
 
-METHODS: dict[str, str] = {
-    "cprofile": "profwork.methods.cprofile:METHOD",
-    "pyinstrument": "profwork.methods.pyinstrument:METHOD",
-    "pyspy": "profwork.methods.pyspy:METHOD",
-}
+# Registered in the `profwork.methods` entry-point group (profwork's own in pyproject.toml).
+METHODS: Registry[Method] = Registry(
+    "profwork.methods",
+    "method",
+    lambda value: (
+        isinstance(getattr(value, "name", None), str)
+        and callable(getattr(value, "run", None))
+        and callable(getattr(value, "normalise", None))
+    ),
+)
 
 META_FILE = "meta.json"
 
@@ -107,12 +111,5 @@ def refuse_sampler_flags(options: MethodOptions, method: str) -> None:
 
 
 def get_method(name: str) -> Method:
-    try:
-        path = METHODS[name]
-    except KeyError:
-        raise ProfworkError(
-            f"unknown method {name!r}", remedy=f"choose one of: {', '.join(METHODS)}"
-        ) from None
-    module, attribute = path.split(":")
-    method: Method = getattr(importlib.import_module(module), attribute)
-    return method
+    """The method registered under `name` (any case), imported on first use."""
+    return METHODS.get(name)

@@ -37,7 +37,7 @@ from operator import countOf, indexOf, itemgetter
 from typing import TYPE_CHECKING
 
 from profwork.model import Frame, FrameKind, Stack, Unit
-from profwork.renderers import format_quantity
+from profwork.units import format_quantity
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary

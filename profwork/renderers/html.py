@@ -21,8 +21,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, FrameKind, FunctionRow, Unit
-from profwork.renderers import format_metric, format_quantity, metric_columns
 from profwork.renderers.flamesvg import FlameSvg, asset, title_of
+from profwork.units import format_metric, format_quantity, metric_columns
 
 if TYPE_CHECKING:
     import jinja2

@@ -11,7 +11,7 @@ import re
 
 from profwork.analyses import Summary
 from profwork.model import FunctionRow, Profile
-from profwork.renderers import format_metric, format_quantity, metric_columns
+from profwork.units import format_metric, format_quantity, metric_columns
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
