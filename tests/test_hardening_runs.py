@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from profwork import runner
-from profwork.targets import resolve
+from profwork.targets import resolve, target
 from tests.conftest import PROFWORK, only_run, profwork, write
 
 METHODS = ["cprofile", "pyinstrument", "pyspy"]
@@ -229,6 +229,18 @@ def test_os_exit_zero_in_the_body_is_ok_with_a_note(
     manifest = manifest_of(only_run(results))
     assert manifest["status"] == "ok"
     assert any("os._exit(0)" in note for note in manifest["notes"])  # type: ignore[attr-defined]
+
+
+def test_os_exit_is_the_real_one_again_after_the_body() -> None:
+    real = os._exit
+
+    @target("quits")
+    def quits() -> None:
+        os._exit(5)
+
+    facts = runner.execute(quits.bind(), runner.NoHook())
+    assert (facts.status, facts.exit_code) == ("error", 5)
+    assert os._exit is real
 
 
 # ---- 6: forks --------------------------------------------------------------------------------
