@@ -189,6 +189,8 @@ def run(
         import webbrowser
 
         webbrowser.open((result.path / "report.html").resolve().as_uri())
+    if result.exit_code is not None:  # the body called os._exit(N): exit as it would have
+        sys.exit(result.exit_code)
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 

@@ -26,6 +26,12 @@ class TargetError(ProfworkError):
     """The target spec or its parameters are wrong."""
 
 
+class TargetSetupError(TargetError):
+    """The target's setup failed: nothing was profiled (one error, not an empty run)."""
+
+    exit_code = 1
+
+
 class InputError(ProfworkError):
     """A profile file or run directory given to report/convert cannot be read."""
 

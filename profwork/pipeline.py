@@ -36,6 +36,8 @@ class RunResult:
     manifest: Manifest
     profile: Profile
     summary: Summary
+    # the exit code the target's process would have had (its body called os._exit), if any
+    exit_code: int | None = None
 
 
 def _quiet(_: str) -> None:
@@ -64,12 +66,19 @@ def run(
     method = profiler.name  # the registered spelling (`-m cProfile` is cprofile)
     started = datetime.now().astimezone()
     name = targets.slug(target.spec or target.name, module) if target.spec else target.name
+    # an output base that cannot hold a run is refused here, before the target runs; every
+    # path is absolute from now on, and the facts of the working directory are taken now,
+    # since the target may change it
     run_dir = RunDir(output or DEFAULT_BASE, name, method, started)
+    commit = git_commit()
+    command_line = list(command if command is not None else sys.argv)
     on_stage(f"profiling {target.name} with {method}")
     try:
         raw = profiler.run(bound, run_dir.raw, options)
-    except BaseException:
-        shutil.rmtree(run_dir.temp, ignore_errors=True)
+    except OSError as exc:  # writing the raw data failed (a full disk); the body has run
+        raise _not_written(run_dir, exc, None) from None
+    except BaseException:  # a setup that failed, a refused option: no run
+        run_dir.discard()
         raise
     manifest = Manifest(
         target=target.name,
@@ -83,10 +92,12 @@ def run(
         status=raw.status,
         error=raw.error,
         target_metrics=dict(raw.meta.get("target_metrics") or {}),
-        command=list(command if command is not None else sys.argv),
-        git_commit=git_commit(),
+        command=command_line,
+        git_commit=commit,
     )
-    return _complete(profiler, raw, run_dir, manifest, top, on_stage)
+    result = _complete(profiler, raw, run_dir, manifest, top, on_stage)
+    exit_code = raw.meta.get("exit_code")
+    return dataclasses.replace(result, exit_code=exit_code if isinstance(exit_code, int) else None)
 
 
 def attach(
@@ -141,7 +152,9 @@ def _complete(
     top: int,
     on_stage: Stage,
 ) -> RunResult:
-    """normalise → analyse → render → finish, keeping what was measured if any step fails."""
+    """normalise → analyse → render → finish, keeping what was measured if any step fails:
+    Ctrl-C finishes the run as `interrupted` with what was written; a failure to write (a
+    full disk) leaves the temporary directory with its raw data and says where."""
     try:
         on_stage("normalising")
         profile = profiler.normalise(raw)
@@ -152,19 +165,63 @@ def _complete(
         manifest.unit = profile.unit
         manifest.notes = list(summary.notes)
         write_artefacts(profile, summary, run_dir.open, on_stage)
+        path = run_dir.finish(manifest)
+    except KeyboardInterrupt:
+        if manifest.status == "ok":
+            manifest.status = "interrupted"
+        manifest.error = _also(
+            manifest.error, "interrupted by the user (Ctrl-C) while the artefacts were written"
+        )
+        try:
+            run_dir.finish(manifest)
+        except OSError:
+            run_dir.keep(manifest)
+        raise
+    except OSError as exc:
+        raise _not_written(run_dir, exc, manifest) from None
     except BaseException as exc:
         manifest.status = "error" if manifest.status == "ok" else manifest.status
-        manifest.error = (manifest.error or "") + f"\nprofwork could not finish the run: {exc!r}"
+        manifest.error = _also(manifest.error, f"profwork could not finish the run: {exc!r}")
         path = run_dir.finish(manifest)
-        if isinstance(exc, ProfworkError | KeyboardInterrupt):
+        if isinstance(exc, ProfworkError):
             raise
         raise ProfworkError(
             f"writing the artefacts failed: {type(exc).__name__}: {exc}",
             remedy=f"what was measured is kept in {path}; please report this as a bug",
             exit_code=1,
         ) from exc
-    path = run_dir.finish(manifest)
     return RunResult(path, manifest, profile, summary)
+
+
+def _also(error: str | None, line: str) -> str:
+    return f"{error}\n{line}" if error else line
+
+
+def _not_written(run_dir: RunDir, exc: OSError, manifest: Manifest | None) -> ProfworkError:
+    """One line for a run that could not be written (ENOSPC, EFBIG, EROFS, …): the temporary
+    directory stays, with the raw data and, when it fits, a manifest saying what happened."""
+    reason = exc.strerror or str(exc)
+    if exc.filename:
+        reason += f" ({Path(str(exc.filename)).name})"
+    raw_files = run_dir.raw.is_dir() and any(run_dir.raw.iterdir())
+    if not raw_files:
+        run_dir.discard()
+        return ProfworkError(
+            f"could not write the run: {reason}; nothing was kept",
+            remedy="free some space, or give -o a directory on another file system",
+            exit_code=1,
+        )
+    if manifest is not None:
+        manifest.status = "error"
+        manifest.error = _also(manifest.error, f"profwork could not write the run: {reason}")
+    described = manifest is not None and run_dir.keep(manifest)
+    return ProfworkError(
+        f"could not write the run: {reason}; the raw data is kept in {run_dir.raw}"
+        + (" (with its manifest)" if described else ""),
+        remedy="free some space, then `profwork report` the raw files, "
+        "or run again with -o on another file system",
+        exit_code=1,
+    )
 
 
 def write_artefacts(
