@@ -58,6 +58,8 @@ class Summary:
     target_metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # what hotspots' own times are shares of (0: the total); see `bottlenecks.own_total`
+    own_total: float = 0.0
 
     def facts(self) -> tuple[Fact, ...]:
         """The run's headline facts in reading order, absent ones left out: target, method,
@@ -79,8 +81,9 @@ class Summary:
         return tuple(out)
 
     def own_share(self, row: FunctionRow) -> float:
-        """A hotspot's own time as a share of the total."""
-        return share(row.own, self.total)
+        """A hotspot's own time as a share of all own time measured; these shares add up to at
+        most 100% over every user function."""
+        return share(row.own, self.own_total or self.total)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (`summary.json`): only finite numbers (a NaN or an infinity becomes
@@ -185,6 +188,7 @@ def analyse(
         bottlenecks=tuple(bottlenecks.rank(profile, top)),
         hotspots=tuple(bottlenecks.hotspots(profile, top)),
         hot_paths=tuple(bottlenecks.hot_paths(profile, 5)),
+        own_total=bottlenecks.own_total(profile),
         target_metrics=dict(target_metrics or {}),
         notes=tuple(profile.metadata.get("notes", ())),
         metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},

@@ -51,6 +51,15 @@ def hotspots(profile: Profile, top: int) -> list[FunctionRow]:
     return rows[:top]
 
 
+def own_total(profile: Profile) -> float:
+    """What own times are shares of: the profile's total, or more when the own times add up to
+    more. They can under cProfile, whose own times come from the rebuilt stacks (whose weights
+    need not sum exactly to the exact self times) plus the max(own, self) correction above; the
+    hotspots' shares then still add up to at most 100%."""
+    owned = sum(r.own for r in _rows(profile) if r.frame.kind is FrameKind.USER)
+    return max(profile.total, owned)
+
+
 def hot_paths(profile: Profile, n: int) -> list[HotPath]:
     total = profile.stack_total
     return [
