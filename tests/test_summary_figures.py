@@ -6,6 +6,7 @@ spans, escapes), never as markup or raw control characters.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -198,8 +199,6 @@ def test_markdown_names_are_code_spans_that_read_as_written() -> None:
     # WHEN a CommonMark + GitHub-tables parser reads it
     page = MarkdownIt("commonmark").enable("table").render(md)
     codes = re.findall(r"<code>(.*?)</code>", page)
-    import html
-
     shown = [html.unescape(c) for c in codes]
     assert "odd`name``here" in shown
     assert "Parser.split|join" in shown and "/srv/b|c.py:2" in shown
