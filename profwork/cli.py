@@ -10,9 +10,8 @@ import importlib
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
 EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect`, 10 ms
     """What `main` was given, for the commands: the command line a run records is the `argv`
     actually passed to `main` (`sys.argv` only when `main` is the console script)."""
 

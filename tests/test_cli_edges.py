@@ -382,3 +382,22 @@ def test_make_demo_says_where_the_profwork_command_is(tmp_path: Path) -> None:
     command = venv / "bin" / "profwork"
     assert str(command) in last and "activate" in last
     assert subprocess.run([str(command), "--version"], capture_output=True).returncode == 0
+
+
+def test_open_shows_the_html_renderers_page(tmp_path: Path, results: Path) -> None:
+    # a "browser" that records what it was asked to open (webbrowser honours $BROWSER)
+    opened = tmp_path / "opened.txt"
+    browser = write(tmp_path / "browser.sh", f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    done = profwork(
+        "run",
+        "example",
+        "-p",
+        "rounds=1",
+        "-o",
+        str(results),
+        "--open",
+        env={"BROWSER": f"{browser} %s"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert opened.read_text().strip() == (only_run(results) / "report.html").as_uri()
