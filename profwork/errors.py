@@ -38,3 +38,14 @@ class InputError(ProfworkError):
 
 class MethodError(ProfworkError):
     """A profiler cannot run as asked (an option it refuses, a missing tool)."""
+
+
+class OutputError(ProfworkError):
+    """Standard output cannot be written: a full disk (one line, exit 1) or a closed pipe
+    (`profwork report X | head -1`: nothing more to say, exit 141 as for SIGPIPE)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, remedy: str | None = None, *, closed: bool = False):
+        super().__init__(message, remedy, 141 if closed else None)
+        self.closed = closed

@@ -10,10 +10,12 @@ status in the manifest; the caller turns the status into an exit code.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,8 @@ class RunResult:
     summary: Summary
     # the exit code the target's process would have had (its body called os._exit), if any
     exit_code: int | None = None
+    # attach only: the process exited before the recording was meant to end
+    process_exited: bool = False
 
 
 def _quiet(_: str) -> None:
@@ -137,7 +141,8 @@ def attach(
         command=list(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
-    return _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+    result = _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+    return dataclasses.replace(result, process_exited=bool(raw.meta.get("process_exited")))
 
 
 def _plain(value: Any) -> Any:
@@ -267,20 +272,96 @@ def summarise(path: Path, *, top: int = 15) -> tuple[Profile, Summary]:
 
 
 def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -> Path:
-    """Write one artefact of `path` in the format `to`; returns where it went."""
+    """Write one artefact of `path` in the format `to`; returns where it went.
+
+    A finished run is never modified: without `output`, a run directory (or a file inside one)
+    is refused, and a profile file elsewhere gets its conversion beside it under the format's
+    name (`x.pstats` → `x.speedscope.json`) unless that name is taken. The file is written to a
+    temporary name in its directory and renamed into place, so a full disk never leaves a
+    truncated file at `output`; a device (`/dev/null`, `/dev/stdout`) is written directly."""
     renderer = get_renderer(to)
+    output = _conversion_output(path, renderer.filename, output)
     profile, summary = summarise(path, top=top)
-    if output is None:
-        if is_run(path):
-            output = path / renderer.filename
-        else:
-            suffix = "".join(Path(renderer.filename).suffixes)
-            output = path.with_name(path.name.split(".")[0] + suffix)
-    if output.is_dir():
-        output = output / renderer.filename
-    if output.resolve() == path.resolve():
+    try:
+        with _replacing(output) as out:
+            write_artefacts(profile, summary, lambda _: _kept_open(out), names=[renderer.name])
+    except OSError as exc:
         raise ProfworkError(
-            f"converting {path} to {to} would overwrite it", remedy="name the output with -o OUT"
-        )
-    write_artefacts(profile, summary, lambda _: output.open("wb"), names=[to])
+            f"cannot write {output}: {exc.strerror or exc}",
+            remedy="free some space, or choose another place with -o OUT",
+            exit_code=1,
+        ) from None
     return output
+
+
+def _run_holding(path: Path) -> Path | None:
+    """The run directory `path` is in (or is), if any."""
+    for candidate in (path, *path.parents):
+        if is_run(candidate):
+            return candidate
+    return None
+
+
+def _conversion_output(path: Path, filename: str, output: Path | None) -> Path:
+    if output is None:
+        run = _run_holding(path.resolve())
+        if run is not None:
+            raise ProfworkError(
+                f"{run} is a finished run, which profwork never modifies",
+                remedy=f"name the output, e.g. -o {filename}",
+            )
+        suffix = "".join(Path(filename).suffixes)
+        output = path.with_name(path.name.split(".")[0] + suffix)
+        if output.exists() or output.is_symlink():
+            raise ProfworkError(
+                f"{output} already exists", remedy="name the output with -o OUT (it is replaced)"
+            )
+    if output.is_dir():
+        output = output / filename
+    run = _run_holding(output.resolve().parent)
+    if run is not None:
+        raise ProfworkError(
+            f"{output} is inside the finished run {run}, which profwork never modifies",
+            remedy="write it somewhere else with -o OUT",
+        )
+    if output.exists() and output.resolve() == path.resolve():
+        raise ProfworkError(
+            f"converting {path} to itself would overwrite it", remedy="name the output with -o OUT"
+        )
+    if not output.parent.is_dir():
+        raise ProfworkError(
+            f"cannot write {output}: {output.parent} is not a directory",
+            remedy=f"create it first (mkdir -p {output.parent}) or choose another -o OUT",
+        )
+    return output
+
+
+@contextmanager
+def _replacing(output: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes `output` only once it is completely written."""
+    if output.exists() and not output.is_file():  # a device or a pipe: no rename over it
+        with output.open("wb") as direct:
+            yield direct
+        return
+    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, output)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _kept_open(out: BinaryIO) -> Iterator[BinaryIO]:
+    """`out` for `write_artefacts`, which closes what it is given; `_replacing` closes it."""
+    yield out

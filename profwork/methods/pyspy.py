@@ -340,7 +340,12 @@ class PyspyMethod:
             status=status,
             duration=window,
             error="interrupted by the user (Ctrl-C)" if status == "interrupted" else None,
-            meta={"sys_paths": paths.to_json(), "pid": pid, "notes": notes},
+            meta={
+                "sys_paths": paths.to_json(),
+                "pid": pid,
+                "notes": notes,
+                "process_exited": recorder.process_exited,
+            },
         )
 
     def _artefact(
