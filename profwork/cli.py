@@ -9,11 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from profwork.errors import ProfworkError
+
+if TYPE_CHECKING:
+    from profwork.readers.source import InputUnit
 
 EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
 METHOD_NAMES = ("cprofile", "pyinstrument", "pyspy")  # kept in step with methods.METHODS by a test
@@ -52,6 +55,15 @@ db_url_option = click.option(
 
 
 threads_option = click.option("--threads", is_flag=True, help="Root every stack in its thread.")
+# What the weights of a file without a unit are (profwork.readers.source.UNITS, kept equal by a
+# test: importing the readers here would slow `--help`).
+INPUT_UNITS = ("us", "ms", "s", "bytes", "samples")
+unit_option = click.option(
+    "--unit",
+    type=click.Choice(INPUT_UNITS),
+    help="The unit of a file that records none (folded stacks): samples unless given, or the "
+    "unit in the manifest of the run directory holding it.",
+)
 
 
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -259,11 +271,12 @@ def dump(pid: int) -> None:
     "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True
 )
 @click.option("--top", default=15, show_default=True)
-def report(path: Path, fmt: str, top: int) -> None:
+@unit_option
+def report(path: Path, fmt: str, top: int, unit: InputUnit | None) -> None:
     """Summarise a run directory or a profile file (pstats, speedscope, folded, pyinstrument)."""
     from profwork import console, pipeline
 
-    profile, summary = pipeline.summarise(path, top=top)
+    profile, summary = pipeline.summarise(path, top=top, unit=unit)
     if fmt == "text":
         console.summary(summary, title=str(profile.metadata.get("target") or path))
         return
@@ -281,11 +294,18 @@ def report(path: Path, fmt: str, top: int) -> None:
     required=True,
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="OUT")
-def convert(path: Path, to: str, output: Path | None) -> None:
+@unit_option
+def convert(path: Path, to: str, output: Path | None, unit: InputUnit | None) -> None:
     """Convert a run or profile file to another format."""
     from profwork import console, pipeline
 
-    written = pipeline.convert(path, to, output)
+    written = pipeline.convert(
+        path,
+        to,
+        output,
+        unit=unit,
+        on_note=console.text,
+    )
     console.text(f"wrote {written}")
 
 
