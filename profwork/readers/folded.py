@@ -75,7 +75,8 @@ class FoldedReader:
                 valid += 1
             if valid + invalid >= _SNIFF_LINES:
                 break
-        # A stray line without a weight is tolerated (and noted by the reader); prose is not.
+        # A stray line without a weight is tolerated (and noted by the reader); prose is not. A
+        # weight that is no finite number is a weight still, which the reader refuses by line.
         return valid > invalid
 
     def read(self, source: Source, *, unit: InputUnit | None = None) -> Profile:
@@ -187,7 +188,7 @@ def _odd_line(line: str) -> tuple[str, str, float] | None:
     """A line whose weight is not a plain integer: a fraction, NaN or infinity (refused later,
     by line), or blank space after the weight. None when no weight ends the line."""
     stack_text, _, weight_text = line.rstrip().rpartition(" ")
-    weight = _parse_weight(weight_text, strict=False)
+    weight = _parse_weight(weight_text)
     return None if weight is None else (stack_text, weight_text, weight)
 
 
@@ -213,20 +214,16 @@ def _lines(source: Source, chunk: int = 1 << 23) -> Iterator[str]:
             yield rest
 
 
-def _parse_weight(text: str, *, strict: bool = True) -> float | None:
-    """A weight, or None. Strict (sniffing) takes only finite numbers; otherwise NaN and
-    infinities come back, for the reader to refuse by line."""
+def _parse_weight(text: str) -> float | None:
+    """A weight, or None. NaN and infinities are numbers too, which the reader refuses by line."""
     try:
         return int(text)
     except ValueError:
         pass
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         return None
-    if strict and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    return value
 
 
 def _folded_frame(text: str, make: Callable[[str, str, int], Frame]) -> Frame:
