@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from profwork.pipeline import RunResult
     from profwork.registry import Registry
 
+if TYPE_CHECKING:
+    from profwork.readers.source import InputUnit
+
 EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
 
 
@@ -156,6 +159,15 @@ rate_option = click.option(
     type=PositiveNumber("--rate 100"),
     metavar="HZ",
     help="Sampling rate (default: the tool's own; cprofile refuses it).",
+)
+# What the weights of a file without a unit are (profwork.readers.source.UNITS, kept equal by a
+# test: importing the readers here would slow `--help`).
+INPUT_UNITS = ("us", "ms", "s", "bytes", "samples")
+unit_option = click.option(
+    "--unit",
+    type=click.Choice(INPUT_UNITS),
+    help="The unit of a file that records none (folded stacks): samples unless given, or the "
+    "unit in the manifest of the run directory holding it.",
 )
 
 
@@ -390,11 +402,12 @@ def dump(pid: int) -> None:
     help="text: tables for the terminal; any output format: that artefact on stdout.",
 )
 @top_option
-def report(path: Path, fmt: str, top: int) -> None:
+@unit_option
+def report(path: Path, fmt: str, top: int, unit: InputUnit | None) -> None:
     """Summarise a run directory or a profile file (pstats, speedscope, folded, pyinstrument)."""
     from profwork import console, pipeline
 
-    profile, summary = pipeline.summarise(path, top=top)
+    profile, summary = pipeline.summarise(path, top=top, unit=unit)
     if fmt == "text":
         console.summary(summary, title=str(profile.metadata.get("target") or path))
         return
@@ -413,14 +426,21 @@ def report(path: Path, fmt: str, top: int) -> None:
     metavar="OUT",
     help="The file (or an existing directory) to write; required for a run directory.",
 )
-def convert(path: Path, to: str, output: Path | None) -> None:
+@unit_option
+def convert(path: Path, to: str, output: Path | None, unit: InputUnit | None) -> None:
     """Convert a run or profile file to another format.
 
     A finished run is never modified: converting a run directory needs -o. A profile file's
     conversion goes beside it (`x.pstats` → `x.speedscope.json`) unless that name is taken."""
     from profwork import console, pipeline
 
-    written = pipeline.convert(path, to, output)
+    written = pipeline.convert(
+        path,
+        to,
+        output,
+        unit=unit,
+        on_note=console.text,
+    )
     console.text(f"wrote {written}")
 
 

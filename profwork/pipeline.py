@@ -10,6 +10,7 @@ status in the manifest; the caller turns the status into an exit code.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from profwork import targets
 from profwork.analyses import Summary, analyse
@@ -28,6 +29,9 @@ from profwork.methods import Method, MethodOptions, RawArtefact, get_method
 from profwork.model import Profile
 from profwork.renderers import RENDERERS, get_renderer
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run
+
+if TYPE_CHECKING:
+    from profwork.readers.source import InputUnit
 
 Stage = Callable[[str], None]
 
@@ -251,16 +255,54 @@ def write_artefacts(
                 out.write(data)
 
 
-def load(path: Path) -> Profile:
-    """Any run directory or profile file profwork reads, as a `Profile`."""
+def load(path: Path, *, unit: InputUnit | None = None) -> Profile:
+    """Any run directory or profile file profwork reads, as a `Profile`. A profile file is read
+    by `profwork.readers` (`unit`: what a file without a unit holds, see `--unit`); a run
+    directory is normalised again by the method that recorded it."""
     from profwork import readers
 
-    return readers.read(path)
+    path = Path(path)
+    if is_run(path):
+        return _normalise_again(path, unit)
+    return readers.read(path, unit=unit)
 
 
-def summarise(path: Path, *, top: int = 15) -> tuple[Profile, Summary]:
+def _normalise_again(path: Path, unit: InputUnit | None) -> Profile:
+    from profwork.errors import InputError
+
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        method = manifest["method"]
+        if isinstance(method, dict):  # a manifest may record the method with its options
+            method = method["name"]
+        raw = RawArtefact.load(path / "raw")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{path}: an incomplete or corrupt run directory ({type(error).__name__}: {error})",
+            remedy="give a complete run directory, or one of its profile files",
+        ) from None
+    normaliser = get_method(str(method))
+    try:
+        profile = normaliser.normalise(raw)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        raise InputError(
+            f"{path}: its raw/ files cannot be normalised ({type(error).__name__}: {error})",
+            remedy="give a complete run directory, or one of its profile files",
+        ) from None
+    if unit is not None and unit != {"seconds": "s"}.get(profile.unit, profile.unit):
+        raise InputError(
+            f"{path}: the run records its unit ({profile.unit}), so --unit {unit} does not apply",
+            remedy="drop --unit: it is for files that carry no unit (folded stacks)",
+        )
+    metadata = {**profile.metadata, "source": str(path), "format": "run"}
+    return dataclasses.replace(profile, metadata=metadata)
+
+
+def summarise(
+    path: Path, *, top: int = 15, unit: InputUnit | None = None
+) -> tuple[Profile, Summary]:
     """Read a run or a profile file and analyse it, as a fresh run would be."""
-    profile = load(path)
+    profile = load(path, unit=unit)
     metrics: Mapping[str, Mapping[str, float]] = {}
     if is_run(path):
         manifest = Manifest.load(path)
@@ -271,8 +313,17 @@ def summarise(path: Path, *, top: int = 15) -> tuple[Profile, Summary]:
     return profile, analyse(profile, top=top, target_metrics=metrics)
 
 
-def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -> Path:
-    """Write one artefact of `path` in the format `to`; returns where it went.
+def convert(
+    path: Path,
+    to: str,
+    output: Path | None = None,
+    *,
+    top: int = 15,
+    unit: InputUnit | None = None,
+    on_note: Stage = _quiet,
+) -> Path:
+    """Write one artefact of `path` in the format `to`; returns where it went. `on_note` is told
+    when sample counts go into pstats' seconds fields.
 
     A finished run is never modified: without `output`, a run directory (or a file inside one)
     is refused, and a profile file elsewhere gets its conversion beside it under the format's
@@ -281,7 +332,7 @@ def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -
     truncated file at `output`; a device (`/dev/null`, `/dev/stdout`) is written directly."""
     renderer = get_renderer(to)
     output = _conversion_output(path, renderer.filename, output)
-    profile, summary = summarise(path, top=top)
+    profile, summary = summarise(path, top=top, unit=unit)
     try:
         with _replacing(output) as out:
             write_artefacts(profile, summary, lambda _: _kept_open(out), names=[renderer.name])
@@ -291,6 +342,10 @@ def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -
             remedy="free some space, or choose another place with -o OUT",
             exit_code=1,
         ) from None
+    if profile.unit == "samples" and renderer.name == "pstats":
+        from profwork.readers.source import SAMPLES_NOTE
+
+        on_note(SAMPLES_NOTE)
     return output
 
 
