@@ -51,7 +51,8 @@ KIND_LABELS: dict[FrameKind, str] = {
 
 @dataclass(frozen=True)
 class HtmlReport:
-    """`report.html`; the flame graph it embeds is drawn by `flame`."""
+    """`report.html`; the flame graph it embeds is drawn by `flame`, from the layout `flame`
+    computes once per profile (shared with `flame.svg` when both are written)."""
 
     name: str = "html"
     filename: str = "report.html"
@@ -64,7 +65,7 @@ class HtmlReport:
         page = template.render(
             context(profile, summary),
             css=Markup(asset("report.css")),
-            flame_svg=Markup(self.flame.svg(profile, summary)),
+            flame_svg=Markup(self.flame.svg(self.flame.layout(profile), profile, summary)),
         )
         # The last edge: a control character in a profiled name (a NUL is legal in `co_name`)
         # is invalid in HTML whatever escaping the template did, so the whole page, the
