@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-overhead bench-pyspy clean chromium postgresql
+.PHONY: demo test lint bench bench-overhead bench-pyspy clean chromium nodejs postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The example plug-in's reader test records a real Chrome/Node CPU profile with Debian's nodejs
+# (`node --cpu-prof`); install it when it is missing.
+nodejs:
+	@command -v node >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; }
+
 # The PostgreSQL tests start a throwaway server (tests/pg.py) from Debian's postgresql, whose
 # initdb and pg_ctl live in /usr/lib/postgresql/<version>/bin; install it when it is missing.
 postgresql:
@@ -39,13 +47,13 @@ postgresql:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-test: $(VENV)/.dev chromium postgresql
+test: $(VENV)/.dev chromium nodejs postgresql
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check profwork targets tests benchmarks
-	$(BIN)/ruff format --check profwork targets tests benchmarks
-	$(BIN)/mypy profwork targets
+	$(BIN)/ruff check profwork targets tests benchmarks examples
+	$(BIN)/ruff format --check profwork targets tests benchmarks examples
+	$(BIN)/mypy profwork targets examples/profwork-example-plugin/profwork_example
 
 # Benchmarks (not tests): figures and PASS/MISS against the issues' targets, JSON in benchmarks/out/.
 # `bench` runs both, about 4.5 minutes here: `bench-overhead` (issue 10) about 2.5, `bench-pyspy`

@@ -21,6 +21,7 @@ from profwork.analyses import elide
 from profwork.errors import OutputError
 from profwork.model import Frame, FrameKind
 from profwork.units import (
+    format_calls,
     format_count,
     format_fact,
     format_metric,
@@ -123,14 +124,6 @@ def stage(message: str) -> None:
         err.print(Text(f"• {message}…", style="dim"))
 
 
-def _calls(calls: int | None, primitive: int | None) -> str:
-    if calls is None:
-        return ""
-    if primitive is not None and primitive != calls:
-        return f"{calls:,}/{primitive:,}"
-    return f"{calls:,}"
-
-
 def _name(frame: Frame) -> str:
     return visible(frame.function)
 
@@ -169,7 +162,7 @@ def summary(summary: Summary, *, title: str = "") -> None:
             str(i),
             Text(_name(r.frame), style=_KIND_STYLE.get(r.frame.kind, "")),
             Text(_short(r.frame.location), style="dim"),
-            _calls(r.calls, r.primitive_calls),
+            format_calls(r.calls, r.primitive_calls),
             q(r.self),
             q(r.own) if user else "",  # own time is defined for user functions only
             q(r.cumulative),

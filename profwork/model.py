@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from itertools import chain
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 Unit = Literal["seconds", "bytes", "samples"]
+T = TypeVar("T")
 
 
 class FrameKind(StrEnum):
@@ -124,6 +125,22 @@ class FunctionRow:
     calls: int | None
     primitive_calls: int | None
     share: float
+
+
+class NumberedStacks(NamedTuple):
+    """A profile's stacks as tuples of frame numbers (`Profile.numbered_stacks`), which the
+    stack-based renderers (pstats, speedscope, folded) share.
+
+    `frames` lists the distinct frames, the `real` ones (not pseudo) first, so that a stack
+    without its leading pseudo-frames (`numbers[lead:]`) only holds numbers below `real`.
+    `stacks` follows the profile's own order: (numbers, lead, weight)."""
+
+    frames: list[Frame]
+    real: int
+    stacks: list[tuple[tuple[int, ...], int, float]]
+
+
+_PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
 
 
 @dataclass(frozen=True)
@@ -272,3 +289,53 @@ class Profile:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
         ranked = heapq.nlargest(n + 1, self.stacks.items(), key=lambda item: item[1])
         return [(stack, weight) for stack, weight in ranked if stack][:n]
+
+    # ---- views for renderers --------------------------------------------------------------------
+
+    def numbered_stacks(self) -> NumberedStacks:
+        """The stacks with their frames numbered (see `NumberedStacks`), computed once."""
+        return self._numbered_stacks
+
+    @cached_property
+    def _numbered_stacks(self) -> NumberedStacks:
+        # A long recording has millions of frame occurrences. They are numbered once, looked up
+        # by `id` (in C, where a lookup by frame runs `Frame.__hash__` each time); the ids are
+        # stable while the profile holds its frames. Equal frames share a number even as
+        # different objects.
+        occurrences = list(chain.from_iterable(self.stacks))
+        objects = dict(zip(map(id, occurrences), occurrences, strict=True))
+        del occurrences
+        distinct: dict[Frame, list[int]] = {}
+        for key, frame in objects.items():
+            distinct.setdefault(frame, []).append(key)
+        ordered = sorted(distinct, key=lambda frame: frame.kind in _PSEUDO)  # stable: real first
+        by_id: dict[int, int] = {}
+        for number, frame in enumerate(ordered):
+            for key in distinct[frame]:
+                by_id[key] = number
+        number_of = by_id.__getitem__
+        stacks = []
+        for stack, weight in self.stacks.items():
+            lead = 0
+            while lead < len(stack) and stack[lead].kind in _PSEUDO:
+                lead += 1
+            stacks.append((tuple(map(number_of, map(id, stack))), lead, weight))
+        real = sum(1 for frame in ordered if frame.kind not in _PSEUDO)
+        return NumberedStacks(ordered, real, stacks)
+
+    def view(self, compute: Callable[..., T], *args: Hashable) -> T:
+        """`compute(self, *args)`, computed once per profile and arguments: a derived view that
+        belongs to a renderer (the flame graph's layout, which `flame.svg` and `report.html`
+        both draw), cached here rather than in a module global, so that it lives exactly as long
+        as the profile and the order in which renderers run does not matter. `compute` should be
+        a module-level function (it is part of the key)."""
+        key = (compute, *args)
+        views = self._views
+        if key not in views:
+            views[key] = compute(self, *args)
+        result: T = views[key]
+        return result
+
+    @cached_property
+    def _views(self) -> dict[tuple[Hashable, ...], Any]:
+        return {}

@@ -27,7 +27,7 @@ from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
 from profwork.methods import Method, MethodOptions, RawArtefact, get_method
 from profwork.model import Profile
-from profwork.renderers import RENDERERS, get_renderer
+from profwork.renderers import RENDERERS, StreamingRenderer, get_renderer
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run
 
 if TYPE_CHECKING:
@@ -245,10 +245,9 @@ def write_artefacts(
     for name in names:
         renderer = get_renderer(name)
         on_stage(f"writing {renderer.filename}")
-        stream = getattr(renderer, "stream", None)
-        if stream is not None:
+        if isinstance(renderer, StreamingRenderer):
             with open_artefact(renderer.filename) as out:
-                stream(profile, summary, out)
+                renderer.stream(profile, summary, out)
         else:
             data = renderer.render(profile, summary)
             with open_artefact(renderer.filename) as out:

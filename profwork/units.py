@@ -54,6 +54,16 @@ def format_count(value: float, unit: Unit) -> str:
     return f"{value:,.0f}" if unit == "samples" else format_quantity(value, unit)
 
 
+def format_calls(calls: int | None, primitive: int | None) -> str:
+    """pstats' `ncalls`: `total/primitive` when recursion made them differ; blank when unknown
+    (a sampler counts no calls)."""
+    if calls is None:
+        return ""
+    if primitive is not None and primitive != calls:
+        return f"{calls:,}/{primitive:,}"
+    return f"{calls:,}"
+
+
 def share(part: float, total: float) -> float:
     """`part` as a fraction of `total`, within [0, 1].
 

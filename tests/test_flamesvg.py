@@ -300,3 +300,24 @@ def test_layout_of_a_huge_profile_accounts_for_every_weight(
         by_depth[b.depth] = by_depth.get(b.depth, 0.0) + b.weight
     assert all(w <= drawn.total * (1 + 1e-9) for w in by_depth.values())
     assert drawn.narrow > 0
+
+
+@pytest.mark.parametrize("order", [("svg", "html"), ("html", "svg")])
+def test_flame_svg_and_the_report_share_one_layout_in_either_order(
+    order: tuple[str, str],
+) -> None:
+    # GIVEN two profiles, rendered interleaved, in either order of the renderers
+    one, other = large_profile(200), tricky_profile()
+    flame = get_renderer("svg")
+    assert isinstance(flame, FlameSvg)
+    outputs = {}
+    for name in order:
+        outputs[name] = get_renderer(name).render(one, analyses.analyse(one))
+        get_renderer(name).render(other, analyses.analyse(other))
+
+    # THEN the layout was computed once for each profile, and the report embeds the same drawing
+    assert flame.layout(one) is flame.layout(one)
+    assert flame.layout(one) is not flame.layout(other)
+    assert FlameSvg(width=600).layout(one) is not flame.layout(one)  # another width, its own
+    svg = outputs["svg"].decode().split("\n", 1)[1].rstrip("\n")
+    assert svg in outputs["html"].decode()

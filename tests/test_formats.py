@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
@@ -17,9 +18,9 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from snakeviz.stats import json_stats, table_rows  # type: ignore[import-untyped]
 
-from profwork import readers
+from profwork import pipeline, readers
 from profwork.model import Frame, FrameKind, Profile
-from profwork.renderers import RENDERERS, Renderer, get_renderer
+from profwork.renderers import RENDERERS, Renderer, StreamingRenderer, get_renderer
 from profwork.renderers.folded import frame_text
 from profwork.renderers.pstats import frame_key
 from tests.fixtures_profiles import (
@@ -357,3 +358,34 @@ def test_folded_of_a_py_spy_recording_reads_back_the_same(tmp_path: Path) -> Non
 def test_frame_text_is_the_label_with_separators_escaped() -> None:
     assert frame_text(frame("f;g", "/a;b.py", 3)) == "f,g (/a,b.py:3)"
     assert frame_text(thread(7, "Main;Thread")) == "thread (7): Main,Thread"
+
+
+# ---- streaming -----------------------------------------------------------------------------------
+
+
+class Recorder(io.BytesIO):
+    """A binary file that remembers how many writes made its content."""
+
+    writes = 0
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        return super().write(data)
+
+
+@pytest.mark.parametrize("name", RENDERERS.names())
+def test_a_streaming_renderer_streams_what_it_renders(name: str) -> None:
+    profile = simple()
+    renderer = get_renderer(name)
+    files: dict[str, Recorder] = {}
+
+    def open_artefact(filename: str) -> contextlib.nullcontext[Recorder]:
+        return contextlib.nullcontext(files.setdefault(filename, Recorder()))
+
+    pipeline.write_artefacts(profile, summary(profile), open_artefact, names=[name])
+
+    out = files[renderer.filename]
+    assert out.getvalue() == renderer.render(profile, summary(profile))
+    # only the folded stacks, which can be hundreds of megabytes, are written line by line
+    assert isinstance(renderer, StreamingRenderer) is (name == "folded")
+    assert out.writes == (len(profile.stacks) if name == "folded" else 1)

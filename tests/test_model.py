@@ -118,3 +118,40 @@ def test_target_metrics_read_as_durations_counts_and_numbers() -> None:
         "p99",
         "count",
     ]
+
+
+def test_numbered_stacks_number_equal_frames_once_real_frames_first() -> None:
+    # GIVEN equal frames held by different objects, and a thread root
+    root = Frame("thread (1): main", "", 0, FrameKind.THREAD)
+    a, b = Frame("a", "/app/m.py", 1), Frame("b", "/app/m.py", 5)
+    a_again = Frame("a", "/app/m.py", 1)
+    profile = sampled({(root, a, b): 2.0, (a_again,): 1.0})
+
+    numbered = profile.numbered_stacks()
+
+    assert numbered.frames[: numbered.real] == [a, b]  # real frames below `real`, roots after
+    assert numbered.frames[numbered.real :] == [root]
+    decoded = {
+        tuple(numbered.frames[n] for n in numbers): (lead, weight)
+        for numbers, lead, weight in numbered.stacks
+    }
+    assert decoded == {(root, a, b): (1, 2.0), (a,): (0, 1.0)}
+
+
+def test_views_are_computed_once_per_profile_whatever_comes_in_between() -> None:
+    first = sampled({(Frame("a", "/app/m.py", 1),): 1.0})
+    second = sampled({(Frame("b", "/app/m.py", 2),): 1.0})
+    calls: list[tuple[Profile, int]] = []
+
+    def doubled(profile: Profile, factor: int) -> float:
+        calls.append((profile, factor))
+        return profile.total * factor
+
+    numbered = first.numbered_stacks()
+    assert first.view(doubled, 2) == 2.0
+    second.numbered_stacks()
+    assert second.view(doubled, 2) == 2.0
+
+    assert first.numbered_stacks() is numbered
+    assert first.view(doubled, 2) == 2.0 and first.view(doubled, 3) == 3.0
+    assert calls == [(first, 2), (second, 2), (first, 3)]

@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from profwork.analyses import Summary, analyse, elide
 from profwork.model import EdgeStats, Frame, FrameKind, FunctionStats, Profile
 from profwork.renderers import get_renderer
-from profwork.units import format_quantity, format_share
+from profwork.units import format_calls, format_quantity, format_share
 from tests.conftest import only_run, profwork, write
 
 # ---- one formatter ------------------------------------------------------------------------------
@@ -63,6 +63,17 @@ def exact_profile() -> Profile:
     }
     stacks = {(BODY,): 0.9 + 43e-6, (BODY, SUM): 0.1 - 43e-6}
     return Profile("seconds", stacks, stats=stats, metadata={"method": "cprofile"})
+
+
+@pytest.mark.parametrize(
+    ("calls", "primitive", "text"),
+    [(None, None, ""), (1200, 1200, "1,200"), (1200, 3, "1,200/3"), (5, None, "5")],
+)
+def test_call_counts_read_as_pstats_ncalls(
+    calls: int | None, primitive: int | None, text: str
+) -> None:
+    # blank for a sampler; `total/primitive` when recursion made them differ
+    assert format_calls(calls, primitive) == text
 
 
 def test_a_share_is_never_above_100_percent() -> None:

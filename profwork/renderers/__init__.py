@@ -7,7 +7,7 @@ imported until a renderer is used. Every renderer escapes text that comes from p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from profwork.registry import Registry
 
@@ -17,14 +17,21 @@ if TYPE_CHECKING:
 
 
 class Renderer(Protocol):
-    """`render` gives the artefact's bytes. A renderer whose artefact can be very large (folded
-    stacks of a long recording) also has `stream(profile, summary, out)`, which writes it to a
-    binary file without holding it in memory; `pipeline.write_artefacts` prefers it."""
+    """`render` gives the artefact's bytes."""
 
     name: str
     filename: str
 
     def render(self, profile: Profile, summary: Summary) -> bytes: ...
+
+
+@runtime_checkable
+class StreamingRenderer(Renderer, Protocol):
+    """A renderer whose artefact can be very large (folded stacks of a long recording) also has
+    `stream(profile, summary, out)`, which writes the same bytes as `render` to a binary file
+    without holding them in memory; `pipeline.write_artefacts` prefers it."""
+
+    def stream(self, profile: Profile, summary: Summary, out: BinaryIO) -> None: ...
 
 
 # Registered in the `profwork.renderers` entry-point group (profwork's own in pyproject.toml).

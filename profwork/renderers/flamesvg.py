@@ -27,7 +27,6 @@ from __future__ import annotations
 import colorsys
 import math
 import re
-import weakref
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,6 +77,9 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
+    """The blocks of one flame graph at one width: what `FlameSvg.layout` computes once per
+    profile and `FlameSvg.svg` draws (for `flame.svg` and again inline in `report.html`)."""
+
     blocks: list[Block]
     total: float
     depth: int  # the deepest depth drawn
@@ -275,14 +277,23 @@ class FlameSvg:
     min_width: float = 1.0
     frame_height: int = 16
 
+    @property
+    def plot_width(self) -> float:
+        return float(self.width - 2 * PAD)
+
+    def layout(self, profile: Profile) -> Layout:
+        """The profile's layout at this width: a cached view of the profile, computed once
+        however many renderers draw it (`flame.svg`, `report.html`), in whatever order."""
+        return profile.view(_layout_of, self.plot_width, self.min_width)
+
     def render(self, profile: Profile, summary: Summary) -> bytes:
         head = '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
-        return (head + self.svg(profile, summary) + "\n").encode("utf-8")
+        return (head + self.svg(self.layout(profile), profile, summary) + "\n").encode("utf-8")
 
-    def svg(self, profile: Profile, summary: Summary) -> str:
-        """The `<svg>` element alone, for inlining into an HTML page."""
-        plot_width = float(self.width - 2 * PAD)
-        drawn = _layout_of(profile, plot_width, self.min_width)
+    def svg(self, drawn: Layout, profile: Profile, summary: Summary) -> str:
+        """The `<svg>` element alone, for inlining into an HTML page: `drawn` is
+        `self.layout(profile)`."""
+        plot_width = self.plot_width
         unit: Unit = profile.unit
         rows = drawn.depth + 1 if drawn.blocks else 0
         height = HEADER + rows * self.frame_height + PAD if rows else HEADER + 96
@@ -402,18 +413,8 @@ def fit(name: str, width: float) -> str:
     return name[: room - 2] + ".." if room >= 5 else ""
 
 
-_last: tuple[weakref.ref[Profile], float, float, Layout] | None = None
-
-
 def _layout_of(profile: Profile, plot_width: float, min_width: float) -> Layout:
-    """`layout` of the profile's stacks, cached for the last profile: the pipeline draws the same
-    flame graph twice, for `flame.svg` and inline in `report.html`."""
-    global _last
-    if _last is not None and _last[0]() is profile and _last[1:3] == (plot_width, min_width):
-        return _last[3]
-    drawn = layout(profile.stacks, plot_width, min_width)
-    _last = (weakref.ref(profile), plot_width, min_width, drawn)
-    return drawn
+    return layout(profile.stacks, plot_width, min_width)
 
 
 RENDERER = FlameSvg()

@@ -18,12 +18,11 @@ Lines are ordered by their frames' texts, frame by frame, so equal profiles give
 from __future__ import annotations
 
 import io
-import weakref
-from itertools import chain, groupby
+from itertools import groupby
 from operator import itemgetter
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO
 
-from profwork.model import Frame, FrameKind, Profile
+from profwork.model import Frame, Profile
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -38,62 +37,11 @@ _ESCAPES = str.maketrans(
         "\r": " ",
     }
 )
-_PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
 
 
 def frame_text(frame: Frame) -> str:
     """One frame as the folded format spells it."""
     return frame.label.translate(_ESCAPES)
-
-
-class NumberedStacks(NamedTuple):
-    """A profile's stacks as tuples of frame numbers, shared by the stack-based renderers.
-
-    `frames` lists the distinct frames, the `real` ones (not pseudo) first, so that a stack
-    without its leading pseudo-frames (`numbers[lead:]`) only holds numbers below `real`.
-    `stacks` follows the profile's own order: (numbers, lead, weight)."""
-
-    frames: list[Frame]
-    real: int
-    stacks: list[tuple[tuple[int, ...], int, float]]
-
-
-_last: tuple[weakref.ref[Profile], NumberedStacks] | None = None
-
-
-def number_stacks(profile: Profile) -> NumberedStacks:
-    """The profile's stacks numbered (cached for the last profile, which the pipeline hands to
-    each renderer in turn).
-
-    A long recording has millions of frame occurrences. They are numbered once, looked up by
-    `id` (in C, where a lookup by frame runs `Frame.__hash__` each time); the ids are stable
-    while the profile holds its frames. Equal frames share a number even as different objects.
-    """
-    global _last
-    if _last is not None and _last[0]() is profile:
-        return _last[1]
-    occurrences = list(chain.from_iterable(profile.stacks))
-    objects = dict(zip(map(id, occurrences), occurrences, strict=True))
-    del occurrences
-    distinct: dict[Frame, list[int]] = {}
-    for key, frame in objects.items():
-        distinct.setdefault(frame, []).append(key)
-    ordered = sorted(distinct, key=lambda frame: frame.kind in _PSEUDO)  # stable: real first
-    by_id: dict[int, int] = {}
-    for number, frame in enumerate(ordered):
-        for key in distinct[frame]:
-            by_id[key] = number
-    number_of = by_id.__getitem__
-    stacks = []
-    for stack, weight in profile.stacks.items():
-        lead = 0
-        while lead < len(stack) and stack[lead].kind in _PSEUDO:
-            lead += 1
-        stacks.append((tuple(map(number_of, map(id, stack))), lead, weight))
-    real = sum(1 for frame in ordered if frame.kind not in _PSEUDO)
-    numbered = NumberedStacks(ordered, real, stacks)
-    _last = (weakref.ref(profile), numbered)
-    return numbered
 
 
 class FoldedRenderer:
@@ -110,7 +58,7 @@ class FoldedRenderer:
         megabytes, which this never holds in memory (lines are ordered by their frames'
         texts, compared frame by frame, through integer ranks rather than the texts)."""
         scale = _SCALE[profile.unit]
-        numbered = number_stacks(profile)
+        numbered = profile.numbered_stacks()
         texts = [frame_text(frame) for frame in numbered.frames]
         unique = sorted(set(texts))
         position = {text: rank for rank, text in enumerate(unique)}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from profwork.model import Frame, FrameKind, FunctionRow, Unit
 from profwork.renderers.flamesvg import FlameSvg, asset, title_of
 from profwork.units import (
+    format_calls,
     format_fact,
     format_metric,
     format_quantity,
@@ -51,7 +52,8 @@ KIND_LABELS: dict[FrameKind, str] = {
 
 @dataclass(frozen=True)
 class HtmlReport:
-    """`report.html`; the flame graph it embeds is drawn by `flame`."""
+    """`report.html`; the flame graph it embeds is drawn by `flame`, from the layout `flame`
+    computes once per profile (shared with `flame.svg` when both are written)."""
 
     name: str = "html"
     filename: str = "report.html"
@@ -64,7 +66,7 @@ class HtmlReport:
         page = template.render(
             context(profile, summary),
             css=Markup(asset("report.css")),
-            flame_svg=Markup(self.flame.svg(profile, summary)),
+            flame_svg=Markup(self.flame.svg(self.flame.layout(profile), profile, summary)),
         )
         # The last edge: a control character in a profiled name (a NUL is legal in `co_name`)
         # is invalid in HTML whatever escaping the template did, so the whole page, the
@@ -125,15 +127,6 @@ def details(profile_metadata: Mapping[str, Any], shown: Mapping[str, Any]) -> li
     ]
 
 
-def _calls(row: FunctionRow) -> str:
-    """pstats' `ncalls`: `total/primitive` when recursion made them differ; blank when unknown."""
-    if row.calls is None:
-        return ""
-    if row.primitive_calls is not None and row.primitive_calls != row.calls:
-        return f"{row.calls:,}/{row.primitive_calls:,}"
-    return f"{row.calls:,}"
-
-
 def _frame(frame: Frame) -> dict[str, Any]:
     return {
         "function": frame.function,
@@ -147,7 +140,7 @@ def _frame(frame: Frame) -> dict[str, Any]:
 def _row(row: FunctionRow, unit: Unit, share: float) -> dict[str, Any]:
     return {
         **_frame(row.frame),
-        "calls": _calls(row),
+        "calls": format_calls(row.calls, row.primitive_calls),
         "self": format_quantity(row.self, unit),
         "own": format_quantity(row.own, unit) if row.frame.kind is FrameKind.USER else "",
         "cumulative": format_quantity(row.cumulative, unit),

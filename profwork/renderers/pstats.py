@@ -25,7 +25,6 @@ from operator import lshift, or_
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, FrameKind, Profile
-from profwork.renderers.folded import number_stacks
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -101,7 +100,7 @@ def _from_stacks(profile: Profile) -> dict[Key, Any]:
     cums = profile.cumulative()
     selfs = profile.self_times()
     count, per_stack = _counter(profile)
-    numbered = number_stacks(profile)
+    numbered = profile.numbered_stacks()
     frames = numbered.frames
     shift = max(len(frames), 1).bit_length()
     # An edge (caller, callee) is the number `caller << shift | callee`, counted once per stack

@@ -20,7 +20,6 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, Profile
-from profwork.renderers.folded import number_stacks
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -52,7 +51,7 @@ class SpeedscopeRenderer:
     def render(self, profile: Profile, summary: Summary) -> bytes:
         title = _title(profile)
         # Pseudo-frames only start stacks and name profiles: the shared frames are the others.
-        numbered = number_stacks(profile)
+        numbered = profile.numbered_stacks()
         frames = numbered.frames[: numbered.real]
         groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], float]]] = defaultdict(list)
         for numbers, lead, weight in sorted(numbered.stacks, key=_heaviest):

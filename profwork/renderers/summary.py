@@ -19,6 +19,7 @@ import re
 from profwork.analyses import Summary
 from profwork.model import Frame, FrameKind, FunctionRow, Profile
 from profwork.units import (
+    format_calls,
     format_fact,
     format_metric,
     format_quantity,
@@ -55,14 +56,6 @@ def md_code(text: str, *, in_table: bool = False) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _calls(row: FunctionRow) -> str:
-    if row.calls is None:
-        return ""
-    if row.primitive_calls is not None and row.primitive_calls != row.calls:
-        return f"{row.calls:,}/{row.primitive_calls:,}"
-    return f"{row.calls:,}"
-
-
 def _function(frame: Frame) -> str:
     return md_code(frame.function, in_table=True)
 
@@ -95,8 +88,9 @@ class MarkdownSummary:
             "|--:|---|---|--:|--:|--:|--:|--:|---|",
         ]
         for i, r in enumerate(summary.bottlenecks, 1):
+            calls = format_calls(r.calls, r.primitive_calls)
             lines.append(
-                f"| {i} | {_function(r.frame)} | {_location(r.frame)} | {_calls(r)} | "
+                f"| {i} | {_function(r.frame)} | {_location(r.frame)} | {calls} | "
                 f"{q(r.self)} | {own(r)} | {q(r.cumulative)} | {format_share(r.share)} | "
                 f"{r.frame.kind.value} |"
             )
