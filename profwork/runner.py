@@ -8,6 +8,7 @@ measured.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from collections.abc import Mapping
@@ -104,6 +105,11 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
 # ---- the py-spy child ---------------------------------------------------------------------------
 
 
+# The words of the handshake, one a line: the child says READY after its setup and DONE after
+# the body; the parent says GO once py-spy samples and TEARDOWN once py-spy has stopped.
+READY, GO, DONE, TEARDOWN = "ready", "go", "done", "teardown"
+
+
 class _Handshake:
     """The child's side of the py-spy handshake: report ready after setup, wait until py-spy
     samples, report done after the body, wait until py-spy has stopped before teardown."""
@@ -119,8 +125,8 @@ class _Handshake:
             pass
 
     def before_body(self) -> None:
-        self._say("ready")
-        self.incoming.readline()  # "go" (or EOF: the parent is gone)
+        self._say(READY)
+        self.incoming.readline()  # GO (or EOF: the parent is gone)
 
     def start(self) -> None:
         pass
@@ -129,8 +135,16 @@ class _Handshake:
         pass
 
     def after_body(self) -> None:
-        self._say("done")
-        self.incoming.readline()  # "teardown"
+        self._say(DONE)
+        self.incoming.readline()  # TEARDOWN
+
+
+def _lingering_threads() -> list[str]:
+    """Non-daemon threads still running, which would keep the interpreter from exiting."""
+    import threading
+
+    main = threading.main_thread()
+    return [t.name for t in threading.enumerate() if t is not main and not t.daemon]
 
 
 def child_main(argv: list[str] | None = None) -> None:
@@ -138,13 +152,19 @@ def child_main(argv: list[str] | None = None) -> None:
     `python -c "from profwork.runner import child_main; child_main()" REQUEST.json`.
 
     The request names the target, its parameters, two pipe descriptors for the handshake, and
-    where to write the run's facts (status, body duration, error, target metrics)."""
+    where to write the run's facts (status, body duration, error, target metrics, notes).
+
+    The facts are written as soon as the teardown is done. Non-daemon threads the target left
+    running would then keep the process alive forever (the parent waits for it): the child
+    names them in a note and ends at once, as `os._exit` does, after flushing its output.
+    SIGTERM and SIGHUP interrupt the body as Ctrl-C does (the parent sends SIGINT)."""
     import json
     import os
     import sys
     from pathlib import Path
 
     from profwork.errors import ProfworkError
+    from profwork.signals import ending_as_interrupt
     from profwork.targets import resolve
 
     request = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
@@ -153,13 +173,22 @@ def child_main(argv: list[str] | None = None) -> None:
         os.fdopen(request["write_fd"], "w", encoding="utf-8"),
     )
     result = Path(request["result"])
-    try:
-        target = resolve(request["spec"], module=request["module"], argv=request["argv"])
-        bound = target.bind(request["params"], request["size"])
-    except ProfworkError as exc:
-        facts = RunFacts(status="error", error=str(exc))
-    else:
-        facts = execute(bound, handshake)
+    with ending_as_interrupt():
+        try:
+            target = resolve(request["spec"], module=request["module"], argv=request["argv"])
+            bound = target.bind(request["params"], request["size"])
+        except ProfworkError as exc:
+            facts = RunFacts(status="error", error=str(exc))
+        else:
+            facts = execute(bound, handshake)
+    lingering = _lingering_threads()
+    notes = []
+    if lingering:
+        notes.append(
+            f"the target left {len(lingering)} non-daemon thread(s) running after its teardown "
+            f"({', '.join(lingering)}); profwork ended the target process without waiting "
+            "for them"
+        )
     result.write_text(
         json.dumps(
             {
@@ -167,7 +196,13 @@ def child_main(argv: list[str] | None = None) -> None:
                 "duration": facts.duration,
                 "error": facts.error,
                 "metrics": facts.metrics,
+                "notes": notes,
             }
         ),
         encoding="utf-8",
     )
+    if lingering:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # closed, or nowhere to write
+                stream.flush()
+        os._exit(0)
