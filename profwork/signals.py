@@ -9,7 +9,8 @@ and the exit code becomes 128 + the signal's number instead of Ctrl-C's 130.
 Only the first of these signals interrupts: profwork is then already ending, and a second one
 (systemd and `timeout -k` repeat themselves; so do impatient users) must not cut the writing of
 what was measured short. It is reported on stderr and otherwise ignored; SIGKILL remains the way
-to abandon a run. SIGINT keeps Python's own handler. The previous handlers come back on exit.
+to abandon a run. SIGINT keeps Python's own handler. The previous handlers come back on exit,
+unless a signal was received: then the process is ending, and later ones are ignored.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class Received:
 
 @contextlib.contextmanager
 def ending_as_interrupt() -> Iterator[Received]:
-    """Within the block, SIGTERM and SIGHUP raise `Terminated` (once; see the module's doc).
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` (once; see the module's doc);
+    `received.signum` names the one that did.
 
     Outside the main thread, where Python cannot install handlers, the block changes nothing."""
     received = Received()
@@ -83,4 +85,6 @@ def ending_as_interrupt() -> Iterator[Received]:
         yield received
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            # once a signal has ended the work the process is ending too: a later one must not
+            # kill it before it reports (and change its exit code)
+            signal.signal(sig, old if received.signum is None else signal.SIG_IGN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -101,6 +102,22 @@ def no_leaks() -> Iterator[None]:
         except OSError:
             pass
     assert not leaked, f"child processes left running: {sorted(leaked)}"
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+@pytest.fixture
+def adopting() -> Iterator[None]:
+    """Make this test process the subreaper of everything it starts: a grandchild left running
+    when its parent exits (the py-spy child, py-spy itself, a `sleep` a script started) becomes
+    our child, so that `no_leaks` fails the test."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    require(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, "prctl(PR_SET_CHILD_SUBREAPER) failed")
+    try:
+        yield
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 @pytest.fixture
