@@ -17,8 +17,12 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.demo
 
+# `make demo DEMO="example -m pyinstrument"` runs another target or method.
+DEMO ?= scheduler
+
 demo: $(VENV)/.demo
-	$(BIN)/profwork run scheduler
+	$(BIN)/profwork run $(DEMO)
+	@echo "The profwork command is $(abspath $(BIN))/profwork: run it by that path, or put it on your PATH with 'source $(VENV)/bin/activate'."
 
 # The browser tests need Debian's chromium; install it when it is missing (as root, or via sudo).
 chromium:

@@ -6,23 +6,113 @@ No profiling, formats or analyses here, and no heavy imports at module level, so
 
 from __future__ import annotations
 
+import importlib
+import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from profwork.errors import ProfworkError
+from profwork.errors import OutputError, ProfworkError
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+    from profwork.pipeline import RunResult
+    from profwork.registry import Registry
+
+if TYPE_CHECKING:
+    from profwork.readers.source import InputUnit
 
 EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
-METHOD_NAMES = ("cprofile", "pyinstrument", "pyspy")  # kept in step with methods.METHODS by a test
-FORMATS = ("pstats", "speedscope", "folded", "svg", "html", "md", "json")
 
 
-def _check_rate(rate: float | None) -> None:
-    if rate is not None and rate <= 0:
-        raise ProfworkError(f"--rate must be positive, got {rate:g}", remedy="e.g. --rate 100")
+class Invocation(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect`, 10 ms
+    """What `main` was given, for the commands: the command line a run records is the `argv`
+    actually passed to `main` (`sys.argv` only when `main` is the console script)."""
+
+    command: tuple[str, ...]
+
+
+if TYPE_CHECKING:  # click ≥ 8.2 types its parameter types by value and input
+    FloatParam = click.ParamType[float, Any]
+    NameParam = click.ParamType[str, Any]
+else:
+    FloatParam = NameParam = click.ParamType
+
+
+class PositiveNumber(FloatParam):
+    """A finite number above zero (`--rate`, `-d`): `inf`, `nan`, 0 and negative numbers are
+    refused when the command line is parsed, before anything runs or is written."""
+
+    name = "number"
+
+    def __init__(self, example: str) -> None:
+        self.example = example
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number <= 0:
+            self.fail(
+                f"{value!r} is not a positive finite number (e.g. {self.example})", param, ctx
+            )
+        return number
+
+
+class RegistryChoice(NameParam):
+    """A plug-in name (`-m`, `convert --to`, `report --format`) checked against its registry
+    when the command line is parsed, in any case; the registered spelling is passed on.
+
+    The registry is named by import path and read only when a value is checked or a
+    command's own help lists the names, so `profwork --help` never reads the entry points."""
+
+    name = "name"
+
+    def __init__(self, registry: str, extra: Sequence[str] = ()) -> None:
+        self.registry = registry  # "module:attribute" of a `profwork.registry.Registry`
+        self.extra = tuple(extra)  # names the command itself handles (`report --format text`)
+
+    def _registry(self) -> Registry[Any]:
+        module, _, attribute = self.registry.partition(":")
+        registry: Registry[Any] = getattr(importlib.import_module(module), attribute)
+        return registry
+
+    def names(self) -> tuple[str, ...]:
+        return (*self.extra, *self._registry().names())
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        for name in self.extra:
+            if text.lower() == name.lower():
+                return name
+        registry = self._registry()
+        if text in registry:
+            return registry.entry_point(text).name
+        self.fail(
+            f"unknown {registry.kind} {text!r}; choose one of: {', '.join(self.names())}",
+            param,
+            ctx,
+        )
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "[" + "|".join(self.names()) + "]"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(n) for n in self.names() if n.startswith(incomplete.lower())]
+
+
+METHOD = RegistryChoice("profwork.methods:METHODS")
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -52,13 +142,38 @@ db_url_option = click.option(
 
 
 threads_option = click.option("--threads", is_flag=True, help="Root every stack in its thread.")
+top_option = click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="Rows in the ranked summary.",
+)
+size_option = click.option(
+    "--size",
+    metavar="SIZE",
+    help="A size preset of the target (`profwork targets` lists each target's sizes).",
+)
+rate_option = click.option(
+    "--rate",
+    type=PositiveNumber("--rate 100"),
+    metavar="HZ",
+    help="Sampling rate (default: the tool's own; cprofile refuses it).",
+)
+# What the weights of a file without a unit are (profwork.readers.source.UNITS, kept equal by a
+# test: importing the readers here would slow `--help`).
+INPUT_UNITS = ("us", "ms", "s", "bytes", "samples")
+unit_option = click.option(
+    "--unit",
+    type=click.Choice(INPUT_UNITS),
+    help="The unit of a file that records none (folded stacks): samples unless given, or the "
+    "unit in the manifest of the run directory holding it.",
+)
 
 
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Where a run goes and how much of its ranking is shown (`run`, `attach`)."""
-    fn = click.option("--top", default=15, show_default=True, help="Rows in the ranked summary.")(
-        fn
-    )
+    fn = top_option(fn)
     return click.option(
         "-o",
         "--output",
@@ -82,10 +197,33 @@ def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="profwork")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """profwork: profile a Python target under any profiler and get every artefact."""
+    if ctx.invoked_subcommand is None:  # bare `profwork`: the help is the answer, not an error
+        click.echo(ctx.get_help())
+
+
+def _command(ctx: click.Context) -> list[str]:
+    invocation = ctx.find_object(Invocation)
+    return list(invocation.command if invocation else ["profwork", *sys.argv[1:]])
+
+
+def _show_run(result: RunResult) -> None:
+    """A finished run's summary and directory; stdout failing now costs nothing: the run is
+    saved, and the error line says where."""
+    from profwork import console
+
+    try:
+        console.summary(result.summary, title=result.manifest.target)
+        console.run_done(result.path, result.manifest.status, result.manifest.error)
+        console.flush()
+    except OutputError as exc:
+        raise OutputError(
+            exc.message, remedy=f"the run is saved in {result.path}", closed=exc.closed
+        ) from None
 
 
 @cli.command()
@@ -107,11 +245,7 @@ def targets() -> None:
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option(
-    "-m",
-    "--method",
-    default="cprofile",
-    show_default=True,
-    help=f"Profiler: {', '.join(METHOD_NAMES)}.",
+    "-m", "--method", type=METHOD, default="cprofile", show_default=True, help="The profiler."
 )
 @click.option(
     "--module",
@@ -119,22 +253,17 @@ def targets() -> None:
     metavar="MODULE",
     help="Run a module as `python -m MODULE` would (instead of TARGET).",
 )
-@click.option(
-    "--size", type=click.Choice(["small", "medium", "large"]), help="A size preset of the target."
-)
+@size_option
 @param_option
-@click.option(
-    "--rate",
-    type=float,
-    metavar="HZ",
-    help="Sampling rate (default: the tool's own; cprofile refuses it).",
-)
+@rate_option
 @sampling_options
 @threads_option
 @db_url_option
 @output_options
-@click.option("--open", "open_report", is_flag=True, help="Open report.html when done.")
+@click.option("--open", "open_report", is_flag=True, help="Open the HTML report when done.")
+@click.pass_context
 def run(
+    ctx: click.Context,
     target: str | None,
     args: tuple[str, ...],
     method: str,
@@ -167,7 +296,6 @@ def run(
             f"unexpected arguments {' '.join(args)!r} for {spec}",
             remedy="arguments after -- go to a script or --module; use -p name=value for targets",
         )
-    _check_rate(rate)
     result = pipeline.run(
         spec,
         module=module_name is not None,
@@ -180,15 +308,19 @@ def run(
         ),
         output=output,
         top=top,
-        command=["profwork", *sys.argv[1:]],
+        command=_command(ctx),
         on_stage=console.stage,
     )
-    console.summary(result.summary, title=result.manifest.target)
-    console.run_done(result.path, result.manifest.status, result.manifest.error)
+    _show_run(result)
     if open_report:
         import webbrowser
 
-        webbrowser.open((result.path / "report.html").resolve().as_uri())
+        from profwork.renderers import get_renderer
+
+        page = result.path / get_renderer("html").filename
+        webbrowser.open(page.resolve().as_uri())
+    if result.exit_code is not None:  # the body called os._exit(N): exit as it would have
+        sys.exit(result.exit_code)
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 
@@ -197,15 +329,22 @@ def run(
 @click.option(
     "-d",
     "--duration",
-    type=float,
+    type=PositiveNumber("-d 10"),
     metavar="SECONDS",
     help="Record this long (default: until Ctrl-C or the process exits).",
 )
-@click.option("--rate", type=float, metavar="HZ", help="Samples per second (default 100).")
+@click.option(
+    "--rate",
+    type=PositiveNumber("--rate 100"),
+    metavar="HZ",
+    help="Samples per second (default 100).",
+)
 @sampling_options
 @threads_option
 @output_options
+@click.pass_context
 def attach(
+    ctx: click.Context,
     pid: int,
     duration: float | None,
     rate: float | None,
@@ -221,9 +360,6 @@ def attach(
     from profwork import console, pipeline
     from profwork.methods import MethodOptions
 
-    _check_rate(rate)
-    if duration is not None and duration <= 0:
-        raise ProfworkError(f"-d must be positive, got {duration:g}", remedy="e.g. -d 10")
     result = pipeline.attach(
         pid,
         duration=duration,
@@ -232,14 +368,16 @@ def attach(
         ),
         output=output,
         top=top,
-        command=["profwork", *sys.argv[1:]],
+        command=_command(ctx),
         on_stage=console.stage,
     )
-    for note in result.summary.notes:
-        if "exited" in note:
-            console.text(note)
-    console.summary(result.summary, title=result.manifest.target)
-    console.run_done(result.path, result.manifest.status, result.manifest.error)
+    if result.process_exited:
+        from profwork.units import format_quantity
+
+        window = result.manifest.duration
+        recorded = f" after {format_quantity(window, 'seconds')}" if window is not None else ""
+        console.text(f"process {pid} exited{recorded} of recording")
+    _show_run(result)
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 
@@ -256,36 +394,53 @@ def dump(pid: int) -> None:
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=RegistryChoice("profwork.renderers:RENDERERS", extra=["text"]),
+    default="text",
+    show_default=True,
+    help="text: tables for the terminal; any output format: that artefact on stdout.",
 )
-@click.option("--top", default=15, show_default=True)
-def report(path: Path, fmt: str, top: int) -> None:
+@top_option
+@unit_option
+def report(path: Path, fmt: str, top: int, unit: InputUnit | None) -> None:
     """Summarise a run directory or a profile file (pstats, speedscope, folded, pyinstrument)."""
     from profwork import console, pipeline
 
-    profile, summary = pipeline.summarise(path, top=top)
+    profile, summary = pipeline.summarise(path, top=top, unit=unit)
     if fmt == "text":
         console.summary(summary, title=str(profile.metadata.get("target") or path))
         return
     from profwork.renderers import get_renderer
 
-    sys.stdout.write(get_renderer(fmt).render(profile, summary).decode("utf-8"))
+    console.write_bytes(get_renderer(fmt).render(profile, summary))
 
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option("--to", "to", type=RegistryChoice("profwork.renderers:RENDERERS"), required=True)
 @click.option(
-    "--to",
-    "to",
-    type=click.Choice(["pstats", "speedscope", "folded", "svg", "html"]),
-    required=True,
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="OUT",
+    help="The file (or an existing directory) to write; required for a run directory.",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="OUT")
-def convert(path: Path, to: str, output: Path | None) -> None:
-    """Convert a run or profile file to another format."""
+@unit_option
+def convert(path: Path, to: str, output: Path | None, unit: InputUnit | None) -> None:
+    """Convert a run or profile file to another format.
+
+    A finished run is never modified: converting a run directory needs -o. A profile file's
+    conversion goes beside it (`x.pstats` → `x.speedscope.json`) unless that name is taken."""
     from profwork import console, pipeline
 
-    written = pipeline.convert(path, to, output)
+    written = pipeline.convert(
+        path,
+        to,
+        output,
+        unit=unit,
+        on_note=console.text,
+    )
     console.text(f"wrote {written}")
 
 
@@ -305,9 +460,7 @@ def ls(directory: Path) -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option(
-    "--size", type=click.Choice(["small", "medium", "large"]), help="A size preset of the target."
-)
+@size_option
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -340,7 +493,7 @@ def serve(
     console.text(f"{target} stopped")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """The console script: one line and a non-zero exit for every error, never a traceback.
     SIGTERM and SIGHUP end a command as Ctrl-C does, with exit code 128 + the signal."""
     from profwork.signals import CTRL_C_EXIT, Received, ending_as_interrupt
@@ -357,9 +510,22 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(received.exit_code(code) if isinstance(code, int) else code)
 
 
-def _main(argv: list[str] | None) -> None:
+def _main(argv: Sequence[str] | None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = cli.main(args=argv, prog_name="profwork", standalone_mode=False)
+        code = cli.main(
+            args=args,
+            prog_name="profwork",
+            standalone_mode=False,
+            obj=Invocation(("profwork", *args)),
+        )
+        _flush_stdout()
+    except OutputError as exc:  # stdout is full or gone; a closed pipe needs no words
+        if not exc.closed:
+            from profwork import console
+
+            console.error(exc)
+        sys.exit(exc.exit_code)
     except ProfworkError as exc:
         from profwork import console
 
@@ -375,4 +541,34 @@ def _main(argv: list[str] | None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         sys.stderr.write("profwork: interrupted\n")
         sys.exit(130)
+    except OSError as exc:
+        if not _echo_failed(exc):
+            raise
+        from profwork.console import error, stdout_failed
+
+        failure = stdout_failed(exc)
+        if not failure.closed:
+            error(failure)
+        sys.exit(failure.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _echo_failed(exc: OSError) -> bool:
+    """Whether `exc` is click's own `echo` (help, version) failing to write to stdout; our
+    output goes through `console`, which raises `OutputError` instead."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code if tb is not None else None
+    return code is not None and code.co_name == "echo" and "click" in code.co_filename
+
+
+def _flush_stdout() -> None:
+    """Whatever click printed directly (help, version) reaches stdout now, inside `main`,
+    rather than failing at exit with the interpreter's own traceback."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        from profwork.console import stdout_failed
+
+        raise stdout_failed(exc) from None

@@ -6,17 +6,29 @@ like `[bold]` or `[/]` is shown as written.
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from profwork.model import FrameKind
-from profwork.units import format_metric, format_quantity, metric_columns
+from profwork.analyses import elide
+from profwork.errors import OutputError
+from profwork.model import Frame, FrameKind
+from profwork.units import (
+    format_count,
+    format_fact,
+    format_metric,
+    format_quantity,
+    format_share,
+    metric_columns,
+    visible,
+)
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -25,7 +37,52 @@ if TYPE_CHECKING:
     from profwork.rundir import Manifest
     from profwork.targets import Target
 
-out = Console(highlight=False)
+
+class _Stdout(io.TextIOBase):
+    """`sys.stdout` as the console's file. A write that fails (`> /dev/full`, a pipe whose
+    reader has gone) raises `OutputError` for `cli.main` to report in one line, and stdout is
+    pointed at /dev/null, so that what is still buffered cannot fail again at exit with a
+    traceback of the interpreter's own."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except OSError as exc:
+            raise stdout_failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            raise stdout_failed(exc) from None
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return sys.stdout.encoding
+
+
+def stdout_failed(exc: OSError) -> OutputError:
+    """The error for a failed write to stdout, which is pointed at /dev/null from now on."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return OutputError(
+        f"cannot write to standard output: {exc.strerror or exc}",
+        remedy="free some space or send the output somewhere else",
+        closed=isinstance(exc, BrokenPipeError),
+    )
+
+
+out = Console(file=cast(IO[str], _Stdout()), highlight=False)
 err = Console(stderr=True, highlight=False)
 
 _KIND_STYLE = {
@@ -35,6 +92,21 @@ _KIND_STYLE = {
     FrameKind.NATIVE: "yellow",
     FrameKind.PROFWORK: "dim",
 }
+
+
+def flush() -> None:
+    """Everything printed so far reaches stdout (or its failure is an `OutputError`)."""
+    out.file.flush()
+
+
+def write_bytes(data: bytes) -> None:
+    """An artefact's bytes on stdout as they are (`report --format json`)."""
+    flush()
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:
+        raise stdout_failed(exc) from None
 
 
 def error(exc: ProfworkError) -> None:
@@ -54,27 +126,29 @@ def stage(message: str) -> None:
 def _calls(calls: int | None, primitive: int | None) -> str:
     if calls is None:
         return ""
-    return f"{calls}/{primitive}" if primitive is not None and primitive != calls else str(calls)
+    if primitive is not None and primitive != calls:
+        return f"{calls:,}/{primitive:,}"
+    return f"{calls:,}"
+
+
+def _name(frame: Frame) -> str:
+    return visible(frame.function)
 
 
 def summary(summary: Summary, *, title: str = "") -> None:
     unit = summary.unit
 
     def q(value: float) -> str:
-        # sample counts are plain numbers (the unit is in the title), not "N samples" per cell
-        return f"{value:,.0f}" if unit == "samples" else format_quantity(value, unit)
+        return format_count(value, unit)
 
-    meta = summary.metadata
-    head = [f"total {format_quantity(summary.total, unit)}"]
-    if meta.get("method"):
-        head.insert(0, str(meta["method"]))
-    if meta.get("duration"):
-        head.append(f"body {meta['duration']:.3f} s")
-    if meta.get("status") and meta["status"] != "ok":
-        head.append(f"status {meta['status']}")
-
+    facts = summary.facts()
+    line = " · ".join(f"{f.label.lower()} {format_fact(f)}" for f in facts)
+    if title and not any(f.key == "target" and f.value == title for f in facts):
+        line = f"{title}: {line}"
+    out.print(Text(visible(line), style="bold"))
+    counted = " (samples)" if unit == "samples" else ""
     table = Table(
-        title=Text(f"Bottlenecks — {title}  ({', '.join(head)})" if title else "Bottlenecks"),
+        title=Text(f"Bottlenecks{counted} — functions by cumulative time, your code first"),
         title_justify="left",
         expand=False,
     )
@@ -90,57 +164,61 @@ def summary(summary: Summary, *, title: str = "") -> None:
     ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, r in enumerate(summary.bottlenecks, 1):
-        style = _KIND_STYLE.get(r.frame.kind, "")
+        user = r.frame.kind is FrameKind.USER
         table.add_row(
             str(i),
-            Text(r.frame.function, style=style),
+            Text(_name(r.frame), style=_KIND_STYLE.get(r.frame.kind, "")),
             Text(_short(r.frame.location), style="dim"),
             _calls(r.calls, r.primitive_calls),
             q(r.self),
-            q(r.own),
+            q(r.own) if user else "",  # own time is defined for user functions only
             q(r.cumulative),
-            f"{r.share:.1%}",
+            format_share(r.share),
         )
     out.print(table)
 
     if summary.hotspots:
-        hot = Table(title=Text("Hotspots — user functions by own time"), title_justify="left")
+        hot = Table(
+            title=Text(f"Hotspots{counted} — your functions by own time"), title_justify="left"
+        )
         hot.add_column("#", justify="right")
         hot.add_column("function", overflow="fold")
         hot.add_column("location", overflow="fold")
+        hot.add_column("self", justify="right")
         hot.add_column("own", justify="right")
         hot.add_column("share", justify="right")
-        total = summary.total or 1.0
         for i, r in enumerate(summary.hotspots[:10], 1):
             hot.add_row(
                 str(i),
-                Text(r.frame.function, style="bold"),
+                Text(_name(r.frame), style="bold"),
                 Text(_short(r.frame.location), style="dim"),
+                q(r.self),
                 q(r.own),
-                f"{r.own / total:.1%}",
+                format_share(summary.own_share(r)),
             )
         out.print(hot)
 
     if summary.hot_paths:
-        out.print(Text("Heaviest paths", style="bold"))
-        for p in summary.hot_paths[:3]:
-            chain = " → ".join(f.function for f in p.stack[-6:])
-            prefix = "… → " if len(p.stack) > 6 else ""
-            out.print(Text(f"  {q(p.weight):>10} {p.share:6.1%}  {prefix}{chain}"))
+        out.print(Text(f"Heaviest paths{counted}", style="bold"))
+        paths = summary.hot_paths[:3]
+        for p, shown in zip(paths, elide([p.stack for p in paths]), strict=True):
+            chain = " → ".join("…" if f is None else _name(f) for f in shown)
+            out.print(Text(f"  {q(p.weight):>10} {format_share(p.share):>6}  {chain}"))
 
     if summary.target_metrics:
         metrics = Table(title=Text("Target metrics"), title_justify="left")
         keys = metric_columns(summary.target_metrics)
         metrics.add_column("name")
         for k in keys:
-            metrics.add_column(k, justify="right")
+            metrics.add_column(Text(visible(k)), justify="right")
         for name, values in summary.target_metrics.items():
             metrics.add_row(
-                Text(name), *(format_metric(k, values[k]) if k in values else "" for k in keys)
+                Text(visible(name)),
+                *(format_metric(k, values[k]) if k in values else "" for k in keys),
             )
         out.print(metrics)
     for note in summary.notes:
-        out.print(Text(f"note: {note}", style="dim"))
+        out.print(Text(f"note: {visible(note)}", style="dim"))
 
 
 def _short(location: str) -> str:
@@ -156,7 +234,7 @@ def _short(location: str) -> str:
 def run_done(path: Path, status: str, error: str | None) -> None:
     if status != "ok" and error:
         last = error.strip().splitlines()[-1]
-        err.print(Text(f"run {status}: {last}", style="bold red"))
+        err.print(Text(f"run {status}: {visible(last)}", style="bold red"))
     out.print(Text(f"run directory: {path}", style="bold green" if status == "ok" else "bold"))
 
 
@@ -168,7 +246,7 @@ def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
     count = 0
     for path, m in items:
         count += 1
-        duration = f"{m.duration:.3f} s" if m.duration is not None else ""
+        duration = format_quantity(m.duration, "seconds") if m.duration is not None else ""
         style = {"ok": "green", "error": "red", "interrupted": "yellow"}.get(m.status, "")
         table.add_row(
             m.started_at.replace("T", " ")[:19],  # local time, to the second
@@ -205,22 +283,38 @@ def targets(items: Sequence[tuple[str, Target | None, str | None]]) -> None:
 
 
 def dump(pid: int, threads: Sequence[ThreadDump]) -> None:
-    """Every thread's current stack, outermost call first, as `py-spy dump` shows it."""
+    """Every thread's current stack, outermost call first, as `py-spy dump` shows it.
+
+    A location too long for the terminal loses the middle of its path, never its end: the
+    file name and the line number are what a reader looks for."""
     for thread in threads:
         state = "active" if thread.active else "idle"
         if thread.owns_gil:
             state += ", holds the GIL"
-        title = f"process {pid} · thread {thread.thread} ({thread.native_id}) · {state}"
+        title = f"process {pid} · thread {visible(thread.thread)} ({thread.native_id}) · {state}"
+        names = [visible(function) for function, _, _ in thread.frames]
+        name_width = min(max((len(n) for n in names), default=8), max(12, out.width // 3))
+        # borders and padding of three columns, the depth column, the function column
+        room = max(16, out.width - 10 - len(str(len(names))) - name_width)
         table = Table(title=Text(title), title_justify="left")
         table.add_column("#", justify="right")
-        table.add_column("function")
-        table.add_column("location")
-        for depth, (function, file, line) in enumerate(thread.frames):
-            table.add_row(str(depth), Text(function, style="bold"), Text(f"{_short(file)}:{line}"))
+        table.add_column("function", overflow="fold", max_width=name_width)
+        table.add_column("location", no_wrap=True)
+        for depth, (name, (_, file, line)) in enumerate(zip(names, thread.frames, strict=True)):
+            location = shorten_middle(f"{visible(_short(file))}:{line}", room)
+            table.add_row(str(depth), Text(name, style="bold"), Text(location))
         out.print(table)
     if not threads:
         out.print("no Python threads")
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """`text` in at most `width` characters, cut in the middle (`/usr/…/pkg/mod.py:42`)."""
+    if len(text) <= width:
+        return text
+    tail = (2 * (width - 1)) // 3
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
 def text(message: Any) -> None:
-    out.print(Text(str(message)))
+    out.print(Text(visible(str(message))))

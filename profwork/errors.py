@@ -26,9 +26,26 @@ class TargetError(ProfworkError):
     """The target spec or its parameters are wrong."""
 
 
+class TargetSetupError(TargetError):
+    """The target's setup failed: nothing was profiled (one error, not an empty run)."""
+
+    exit_code = 1
+
+
 class InputError(ProfworkError):
     """A profile file or run directory given to report/convert cannot be read."""
 
 
 class MethodError(ProfworkError):
     """A profiler cannot run as asked (an option it refuses, a missing tool)."""
+
+
+class OutputError(ProfworkError):
+    """Standard output cannot be written: a full disk (one line, exit 1) or a closed pipe
+    (`profwork report X | head -1`: nothing more to say, exit 141 as for SIGPIPE)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, remedy: str | None = None, *, closed: bool = False):
+        super().__init__(message, remedy, 141 if closed else None)
+        self.closed = closed

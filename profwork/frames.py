@@ -25,7 +25,13 @@ from profwork.model import Frame, FrameKind
 
 PROFWORK_DIR = str(Path(__file__).resolve().parent)
 
-_NATIVE_FILES = {"~", "", "<built-in>", "<native>"}
+# Where a profiler files native code: cProfile's `~`, pyinstrument's `<built-in>`.
+_NATIVE_FILES = frozenset({"~", "<built-in>", "<native>"})
+# Names only native code has: cProfile's and pyinstrument's built-ins, C++ (`ns::f`), and the
+# bracketed names native profilers give (`[unknown]`, `[kernel.kallsyms]`).
+_NATIVE_PREFIXES = ("<built-in", "<method ", "<native", "<slot wrapper")
+_THREAD_TEXT = re.compile(r"^thread \([^()]*\)(?::.*)?$", re.DOTALL)
+_PROCESS_TEXT = re.compile(r"^process \d+(?::.*)?$", re.DOTALL)
 _STDLIB_LIKE = re.compile(r"/lib/python3\.\d+/")
 
 
@@ -71,6 +77,32 @@ class SysPaths:
         )
 
 
+def is_native(function: str, file: str = "") -> bool:
+    """The one rule for native code, whether a frame comes with a file or by its name alone."""
+    return (
+        file in _NATIVE_FILES
+        or function.startswith(_NATIVE_PREFIXES)
+        or "::" in function
+        or (function.startswith("[") and function.endswith("]"))
+    )
+
+
+def frame_by_name(text: str) -> Frame:
+    """A frame known by its name alone: a pseudo-frame (`thread (TID): NAME`, py-spy's
+    `process PID:"cmd"`), native code, or a foreign frame (user code, as far as is known)."""
+    if _THREAD_TEXT.match(text):
+        return Frame(text, "", 0, FrameKind.THREAD)
+    if _PROCESS_TEXT.match(text):
+        return Frame(text, "", 0, FrameKind.PROCESS)
+    if is_native(text):
+        return Frame(text, "", 0, FrameKind.NATIVE)
+    return Frame(text, "", 0, FrameKind.USER)
+
+
+def is_thread_text(text: str) -> bool:
+    return _THREAD_TEXT.match(text) is not None
+
+
 def _under(path: str, roots: tuple[str, ...]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots if r)
 
@@ -83,7 +115,7 @@ class Classifier:
     _cache: dict[str, FrameKind] = field(default_factory=dict)
 
     def kind(self, file: str, function: str = "") -> FrameKind:
-        if file in _NATIVE_FILES or function.startswith(("<built-in", "<method ")):
+        if not file or is_native(function, file):
             return FrameKind.NATIVE
         cached = self._cache.get(file)
         if cached is None:
@@ -118,6 +150,35 @@ class Classifier:
         if kind is not FrameKind.NATIVE:
             function = qualname(file, line, function)
         return Frame(function, file, line, kind)
+
+
+class FrameMaker:
+    """Frames for `name`, `file`, `line` triples, classified once each (cached). A triple without
+    a file is a frame known by its name (`frame_by_name`); `qualified=True` takes names as
+    qualified already (py-spy on 3.11+) and skips the source lookup."""
+
+    def __init__(self, classifier: Classifier, *, qualified: bool = False) -> None:
+        self.classifier = classifier
+        self.qualified = qualified
+        self._cache: dict[tuple[str, str, int], Frame] = {}
+
+    def __call__(self, name: str, file: str, line: int) -> Frame:
+        key = (name, file, line)
+        frame = self._cache.get(key)
+        if frame is None:
+            if not file:
+                frame = frame_by_name(name)
+            elif self.qualified:
+                frame = Frame(name, file, line, self.classifier.kind(file, name))
+            else:
+                frame = self.classifier.frame(name, file, line)
+            self._cache[key] = frame
+        return frame
+
+
+def default_classifier(classifier: Classifier | None) -> Classifier:
+    """The classifier given, or one for this interpreter's paths."""
+    return classifier if classifier is not None else Classifier(SysPaths.current())
 
 
 _DEF = re.compile(r"^([ \t]*)(async[ \t]+def|def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]*)")

@@ -10,14 +10,17 @@ status in the manifest; the caller turns the status into an exit code.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from profwork import targets
 from profwork.analyses import Summary, analyse
@@ -26,6 +29,9 @@ from profwork.methods import Method, MethodOptions, RawArtefact, get_method
 from profwork.model import Profile
 from profwork.renderers import RENDERERS, get_renderer
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run
+
+if TYPE_CHECKING:
+    from profwork.readers.source import InputUnit
 
 Stage = Callable[[str], None]
 
@@ -36,6 +42,10 @@ class RunResult:
     manifest: Manifest
     profile: Profile
     summary: Summary
+    # the exit code the target's process would have had (its body called os._exit), if any
+    exit_code: int | None = None
+    # attach only: the process exited before the recording was meant to end
+    process_exited: bool = False
 
 
 def _quiet(_: str) -> None:
@@ -64,12 +74,19 @@ def run(
     method = profiler.name  # the registered spelling (`-m cProfile` is cprofile)
     started = datetime.now().astimezone()
     name = targets.slug(target.spec or target.name, module) if target.spec else target.name
+    # an output base that cannot hold a run is refused here, before the target runs; every
+    # path is absolute from now on, and the facts of the working directory are taken now,
+    # since the target may change it
     run_dir = RunDir(output or DEFAULT_BASE, name, method, started)
+    commit = git_commit()
+    command_line = list(command if command is not None else sys.argv)
     on_stage(f"profiling {target.name} with {method}")
     try:
         raw = profiler.run(bound, run_dir.raw, options)
-    except BaseException:
-        shutil.rmtree(run_dir.temp, ignore_errors=True)
+    except OSError as exc:  # writing the raw data failed (a full disk); the body has run
+        raise _not_written(run_dir, exc, None) from None
+    except BaseException:  # a setup that failed, a refused option: no run
+        run_dir.discard()
         raise
     manifest = Manifest(
         target=target.name,
@@ -83,10 +100,12 @@ def run(
         status=raw.status,
         error=raw.error,
         target_metrics=dict(raw.meta.get("target_metrics") or {}),
-        command=list(command if command is not None else sys.argv),
-        git_commit=git_commit(),
+        command=command_line,
+        git_commit=commit,
     )
-    return _complete(profiler, raw, run_dir, manifest, top, on_stage)
+    result = _complete(profiler, raw, run_dir, manifest, top, on_stage)
+    exit_code = raw.meta.get("exit_code")
+    return dataclasses.replace(result, exit_code=exit_code if isinstance(exit_code, int) else None)
 
 
 def attach(
@@ -138,7 +157,8 @@ def attach(
         command=list(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
-    return _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+    result = _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+    return dataclasses.replace(result, process_exited=bool(raw.meta.get("process_exited")))
 
 
 def _plain(value: Any) -> Any:
@@ -153,7 +173,9 @@ def _complete(
     top: int,
     on_stage: Stage,
 ) -> RunResult:
-    """normalise → analyse → render → finish, keeping what was measured if any step fails."""
+    """normalise → analyse → render → finish, keeping what was measured if any step fails:
+    Ctrl-C finishes the run as `interrupted` with what was written; a failure to write (a
+    full disk) leaves the temporary directory with its raw data and says where."""
     try:
         on_stage("normalising")
         profile = profiler.normalise(raw)
@@ -164,19 +186,63 @@ def _complete(
         manifest.unit = profile.unit
         manifest.notes = list(summary.notes)
         write_artefacts(profile, summary, run_dir.open, on_stage)
+        path = run_dir.finish(manifest)
+    except KeyboardInterrupt:
+        if manifest.status == "ok":
+            manifest.status = "interrupted"
+        manifest.error = _also(
+            manifest.error, "interrupted by the user (Ctrl-C) while the artefacts were written"
+        )
+        try:
+            run_dir.finish(manifest)
+        except OSError:
+            run_dir.keep(manifest)
+        raise
+    except OSError as exc:
+        raise _not_written(run_dir, exc, manifest) from None
     except BaseException as exc:
         manifest.status = "error" if manifest.status == "ok" else manifest.status
-        manifest.error = (manifest.error or "") + f"\nprofwork could not finish the run: {exc!r}"
+        manifest.error = _also(manifest.error, f"profwork could not finish the run: {exc!r}")
         path = run_dir.finish(manifest)
-        if isinstance(exc, ProfworkError | KeyboardInterrupt):
+        if isinstance(exc, ProfworkError):
             raise
         raise ProfworkError(
             f"writing the artefacts failed: {type(exc).__name__}: {exc}",
             remedy=f"what was measured is kept in {path}; please report this as a bug",
             exit_code=1,
         ) from exc
-    path = run_dir.finish(manifest)
     return RunResult(path, manifest, profile, summary)
+
+
+def _also(error: str | None, line: str) -> str:
+    return f"{error}\n{line}" if error else line
+
+
+def _not_written(run_dir: RunDir, exc: OSError, manifest: Manifest | None) -> ProfworkError:
+    """One line for a run that could not be written (ENOSPC, EFBIG, EROFS, …): the temporary
+    directory stays, with the raw data and, when it fits, a manifest saying what happened."""
+    reason = exc.strerror or str(exc)
+    if exc.filename:
+        reason += f" ({Path(str(exc.filename)).name})"
+    raw_files = run_dir.raw.is_dir() and any(run_dir.raw.iterdir())
+    if not raw_files:
+        run_dir.discard()
+        return ProfworkError(
+            f"could not write the run: {reason}; nothing was kept",
+            remedy="free some space, or give -o a directory on another file system",
+            exit_code=1,
+        )
+    if manifest is not None:
+        manifest.status = "error"
+        manifest.error = _also(manifest.error, f"profwork could not write the run: {reason}")
+    described = manifest is not None and run_dir.keep(manifest)
+    return ProfworkError(
+        f"could not write the run: {reason}; the raw data is kept in {run_dir.raw}"
+        + (" (with its manifest)" if described else ""),
+        remedy="free some space, then `profwork report` the raw files, "
+        "or run again with -o on another file system",
+        exit_code=1,
+    )
 
 
 def write_artefacts(
@@ -201,16 +267,54 @@ def write_artefacts(
                 out.write(data)
 
 
-def load(path: Path) -> Profile:
-    """Any run directory or profile file profwork reads, as a `Profile`."""
+def load(path: Path, *, unit: InputUnit | None = None) -> Profile:
+    """Any run directory or profile file profwork reads, as a `Profile`. A profile file is read
+    by `profwork.readers` (`unit`: what a file without a unit holds, see `--unit`); a run
+    directory is normalised again by the method that recorded it."""
     from profwork import readers
 
-    return readers.read(path)
+    path = Path(path)
+    if is_run(path):
+        return _normalise_again(path, unit)
+    return readers.read(path, unit=unit)
 
 
-def summarise(path: Path, *, top: int = 15) -> tuple[Profile, Summary]:
+def _normalise_again(path: Path, unit: InputUnit | None) -> Profile:
+    from profwork.errors import InputError
+
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        method = manifest["method"]
+        if isinstance(method, dict):  # a manifest may record the method with its options
+            method = method["name"]
+        raw = RawArtefact.load(path / "raw")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{path}: an incomplete or corrupt run directory ({type(error).__name__}: {error})",
+            remedy="give a complete run directory, or one of its profile files",
+        ) from None
+    normaliser = get_method(str(method))
+    try:
+        profile = normaliser.normalise(raw)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        raise InputError(
+            f"{path}: its raw/ files cannot be normalised ({type(error).__name__}: {error})",
+            remedy="give a complete run directory, or one of its profile files",
+        ) from None
+    if unit is not None and unit != {"seconds": "s"}.get(profile.unit, profile.unit):
+        raise InputError(
+            f"{path}: the run records its unit ({profile.unit}), so --unit {unit} does not apply",
+            remedy="drop --unit: it is for files that carry no unit (folded stacks)",
+        )
+    metadata = {**profile.metadata, "source": str(path), "format": "run"}
+    return dataclasses.replace(profile, metadata=metadata)
+
+
+def summarise(
+    path: Path, *, top: int = 15, unit: InputUnit | None = None
+) -> tuple[Profile, Summary]:
     """Read a run or a profile file and analyse it, as a fresh run would be."""
-    profile = load(path)
+    profile = load(path, unit=unit)
     metrics: Mapping[str, Mapping[str, float]] = {}
     if is_run(path):
         manifest = Manifest.load(path)
@@ -221,21 +325,110 @@ def summarise(path: Path, *, top: int = 15) -> tuple[Profile, Summary]:
     return profile, analyse(profile, top=top, target_metrics=metrics)
 
 
-def convert(path: Path, to: str, output: Path | None = None, *, top: int = 15) -> Path:
-    """Write one artefact of `path` in the format `to`; returns where it went."""
+def convert(
+    path: Path,
+    to: str,
+    output: Path | None = None,
+    *,
+    top: int = 15,
+    unit: InputUnit | None = None,
+    on_note: Stage = _quiet,
+) -> Path:
+    """Write one artefact of `path` in the format `to`; returns where it went. `on_note` is told
+    when sample counts go into pstats' seconds fields.
+
+    A finished run is never modified: without `output`, a run directory (or a file inside one)
+    is refused, and a profile file elsewhere gets its conversion beside it under the format's
+    name (`x.pstats` → `x.speedscope.json`) unless that name is taken. The file is written to a
+    temporary name in its directory and renamed into place, so a full disk never leaves a
+    truncated file at `output`; a device (`/dev/null`, `/dev/stdout`) is written directly."""
     renderer = get_renderer(to)
-    profile, summary = summarise(path, top=top)
-    if output is None:
-        if is_run(path):
-            output = path / renderer.filename
-        else:
-            suffix = "".join(Path(renderer.filename).suffixes)
-            output = path.with_name(path.name.split(".")[0] + suffix)
-    if output.is_dir():
-        output = output / renderer.filename
-    if output.resolve() == path.resolve():
+    output = _conversion_output(path, renderer.filename, output)
+    profile, summary = summarise(path, top=top, unit=unit)
+    try:
+        with _replacing(output) as out:
+            write_artefacts(profile, summary, lambda _: _kept_open(out), names=[renderer.name])
+    except OSError as exc:
         raise ProfworkError(
-            f"converting {path} to {to} would overwrite it", remedy="name the output with -o OUT"
-        )
-    write_artefacts(profile, summary, lambda _: output.open("wb"), names=[to])
+            f"cannot write {output}: {exc.strerror or exc}",
+            remedy="free some space, or choose another place with -o OUT",
+            exit_code=1,
+        ) from None
+    if profile.unit == "samples" and renderer.name == "pstats":
+        from profwork.readers.source import SAMPLES_NOTE
+
+        on_note(SAMPLES_NOTE)
     return output
+
+
+def _run_holding(path: Path) -> Path | None:
+    """The run directory `path` is in (or is), if any."""
+    for candidate in (path, *path.parents):
+        if is_run(candidate):
+            return candidate
+    return None
+
+
+def _conversion_output(path: Path, filename: str, output: Path | None) -> Path:
+    if output is None:
+        run = _run_holding(path.resolve())
+        if run is not None:
+            raise ProfworkError(
+                f"{run} is a finished run, which profwork never modifies",
+                remedy=f"name the output, e.g. -o {filename}",
+            )
+        suffix = "".join(Path(filename).suffixes)
+        output = path.with_name(path.name.split(".")[0] + suffix)
+        if output.exists() or output.is_symlink():
+            raise ProfworkError(
+                f"{output} already exists", remedy="name the output with -o OUT (it is replaced)"
+            )
+    if output.is_dir():
+        output = output / filename
+    run = _run_holding(output.resolve().parent)
+    if run is not None:
+        raise ProfworkError(
+            f"{output} is inside the finished run {run}, which profwork never modifies",
+            remedy="write it somewhere else with -o OUT",
+        )
+    if output.exists() and output.resolve() == path.resolve():
+        raise ProfworkError(
+            f"converting {path} to itself would overwrite it", remedy="name the output with -o OUT"
+        )
+    if not output.parent.is_dir():
+        raise ProfworkError(
+            f"cannot write {output}: {output.parent} is not a directory",
+            remedy=f"create it first (mkdir -p {output.parent}) or choose another -o OUT",
+        )
+    return output
+
+
+@contextmanager
+def _replacing(output: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes `output` only once it is completely written."""
+    if output.exists() and not output.is_file():  # a device or a pipe: no rename over it
+        with output.open("wb") as direct:
+            yield direct
+        return
+    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, output)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _kept_open(out: BinaryIO) -> Iterator[BinaryIO]:
+    """`out` for `write_artefacts`, which closes what it is given; `_replacing` closes it."""
+    yield out

@@ -30,15 +30,15 @@ DISTRIBUTION = "profwork"
 
 @cache
 def _entry_points() -> dict[str, tuple[EntryPoint, ...]]:
-    """Every profwork group's entry points, profwork's own first (in the order its
-    pyproject.toml declares them), then the other packages' by name."""
+    """Every profwork group's entry points, profwork's own first, then the other packages',
+    each by name (build back ends write entry points sorted, so a declared order is lost)."""
     from importlib.metadata import entry_points  # lazy: it imports a lot (email, zipfile, …)
 
     found = entry_points()
     out: dict[str, tuple[EntryPoint, ...]] = {}
     for group in GROUPS:
         items = list(found.select(group=group))
-        own = [ep for ep in items if _distribution(ep) == DISTRIBUTION]
+        own = sorted((ep for ep in items if _distribution(ep) == DISTRIBUTION), key=_key)
         others = sorted((ep for ep in items if _distribution(ep) != DISTRIBUTION), key=_key)
         out[group] = (*own, *others)
     return out
@@ -72,7 +72,7 @@ class Registry(Generic[T]):
         return points
 
     def names(self) -> tuple[str, ...]:
-        """Every registered name, profwork's own first in their declared order."""
+        """Every registered name, profwork's own first, each by name."""
         return tuple(ep.name for ep in self._points().values())
 
     def __iter__(self) -> Iterator[str]:

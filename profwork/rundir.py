@@ -7,6 +7,7 @@ suffix when that name is taken.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -14,12 +15,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from profwork.errors import InputError
+from profwork.errors import InputError, ProfworkError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -84,7 +86,16 @@ class Manifest:
     def load(cls, run_dir: Path) -> Manifest:
         try:
             data = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
             known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+            for key, value in known.items():
+                expected = _FIELD_TYPES.get(key)
+                # (a bool is an int to isinstance; no field holds one)
+                if expected is not None and (
+                    not isinstance(value, expected) or isinstance(value, bool)
+                ):
+                    raise ValueError(f"{key} is {value!r}")
             return cls(**known)
         except (OSError, ValueError, TypeError) as exc:
             raise InputError(
@@ -93,36 +104,88 @@ class Manifest:
             ) from None
 
 
+# What each manifest field may hold; a manifest that disagrees is unreadable, not half-read.
+_OPTIONAL_STR = (str, type(None))
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "target": (str,),
+    "spec": (str,),
+    "method": (str,),
+    "params": (dict,),
+    "options": (dict,),
+    "size": _OPTIONAL_STR,
+    "started_at": (str,),
+    "duration": (int, float, type(None)),
+    "status": (str,),
+    "error": _OPTIONAL_STR,
+    "unit": (str,),
+    "target_metrics": (dict,),
+    "notes": (list,),
+    "artefacts": (list,),
+    "command": (list,),
+    "git_commit": _OPTIONAL_STR,
+    "schema_version": (int,),
+}
+
+
 class RunDir:
-    """A run being written: files go into a temporary directory renamed into place by `finish`."""
+    """A run being written: files go into a temporary directory renamed into place by `finish`.
+
+    Every path is absolute from the start, so a target that changes its working directory does
+    not lose the run. Creating it checks, before anything runs, that the output base is a
+    directory profwork can write in."""
 
     def __init__(self, base: Path, target: str, method: str, started: datetime) -> None:
-        self.parent = base / target
-        self.parent.mkdir(parents=True, exist_ok=True)
+        self.base = base
+        self.parent = Path(os.path.abspath(base)) / target
         self.name = f"{started:%Y%m%d-%H%M%S}-{method}"
         self.temp = self.parent / f".{self.name}.{os.getpid()}.tmp"
-        if self.temp.exists():
-            shutil.rmtree(self.temp)
-        self.temp.mkdir()
         self.raw = self.temp / "raw"
-        self.raw.mkdir()
         self.written: list[str] = []
+        # the directories this run creates, innermost first (removed again by `discard`)
+        self.created = [p for p in (self.parent, *self.parent.parents) if not p.exists()]
+        try:
+            self.parent.mkdir(parents=True, exist_ok=True)
+            if self.temp.exists():
+                shutil.rmtree(self.temp)
+            self.temp.mkdir()
+            self.raw.mkdir()
+        except OSError as exc:
+            raise _unwritable(base, exc) from None
 
     def write(self, name: str, data: bytes) -> Path:
         with self.open(name) as out:
             out.write(data)
         return self.temp / name
 
-    def open(self, name: str) -> BinaryIO:
-        """A new artefact file of the run, to write into (and close)."""
+    @contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        """A new artefact file of the run, to write into; a file that fails part-way (a full
+        disk, Ctrl-C) is removed rather than kept half-written."""
+        path = self.temp / name
+        try:
+            with path.open("wb") as out:
+                yield out
+        except BaseException:
+            with suppress(OSError):
+                path.unlink()
+            raise
         self.written.append(name)
-        return (self.temp / name).open("wb")
+
+    def _write_manifest(self, manifest: Manifest) -> None:
+        raw_files = sorted(p.name for p in self.raw.iterdir()) if self.raw.is_dir() else []
+        manifest.artefacts = [*self.written, *(f"raw/{n}" for n in raw_files)]
+        part = self.temp / f".{MANIFEST}.part"
+        try:
+            part.write_text(manifest.to_json(), encoding="utf-8")
+            os.replace(part, self.temp / MANIFEST)
+        except BaseException:
+            with suppress(OSError):
+                part.unlink()
+            raise
 
     def finish(self, manifest: Manifest) -> Path:
         """Write the manifest and rename the run into place under a free name."""
-        raw_files = sorted(p.name for p in self.raw.iterdir())
-        manifest.artefacts = [*self.written, *(f"raw/{n}" for n in raw_files)]
-        (self.temp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        self._write_manifest(manifest)
         suffix = 1
         while True:
             final = self.parent / (self.name if suffix == 1 else f"{self.name}-{suffix}")
@@ -136,6 +199,45 @@ class RunDir:
                 if not final.exists():
                     raise
                 suffix += 1
+
+    def discard(self) -> None:
+        """Nothing to keep (the setup failed, an option was refused): remove the temporary
+        directory and the directories created for it, when empty."""
+        shutil.rmtree(self.temp, ignore_errors=True)
+        for directory in self.created:
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+
+    def keep(self, manifest: Manifest) -> bool:
+        """After a failure to write the run (a full disk): leave the temporary directory where
+        it is, with its raw data, and write the manifest into it if it fits. Whether it did."""
+        try:
+            self._write_manifest(manifest)
+        except OSError:
+            return False
+        return True
+
+
+def _unwritable(base: Path, exc: OSError) -> ProfworkError:
+    """One line for an output base that cannot hold a run, before the target runs."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        where = next((p for p in (base, *base.parents) if p.exists()), base)
+        return ProfworkError(
+            f"cannot write runs under {base}: {where} is not a directory",
+            remedy="give -o a directory (it is created if missing)",
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return ProfworkError(
+            f"cannot write runs under {base}: {reason}",
+            remedy="free some space, or give -o a directory on another file system",
+        )
+    return ProfworkError(
+        f"cannot write runs under {base}: {reason}",
+        remedy="give -o a directory you can write to",
+    )
 
 
 def is_run(path: Path) -> bool:

@@ -15,6 +15,7 @@ Specs (`resolve`):
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import importlib
 import importlib.util
@@ -22,6 +23,7 @@ import inspect
 import os
 import re
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -111,7 +113,10 @@ def _signature_parameters(fn: Callable[..., Any] | None, skip_first: bool) -> li
     except Exception:  # unresolvable annotations: fall back to the raw ones
         hints = {}
     out = []
-    params = list(inspect.signature(fn).parameters.values())
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (ValueError, TypeError):  # a builtin without a signature: no parameters to offer
+        return []
     if skip_first and params:
         params = params[1:]
     for p in params:
@@ -132,7 +137,10 @@ def _signature_parameters(fn: Callable[..., Any] | None, skip_first: bool) -> li
 
 
 def _accepted(fn: Callable[..., Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    names = inspect.signature(fn).parameters
+    try:
+        names = inspect.signature(fn).parameters
+    except (ValueError, TypeError):  # no signature (a builtin): it takes none of ours
+        return {}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in names.values()):
         return dict(values)
     return {k: v for k, v in values.items() if k in names}
@@ -237,11 +245,13 @@ class BoundTarget:
 
     @contextmanager
     def environment(self) -> Iterator[None]:
-        """sys.argv / sys.path as the target expects while it runs (scripts, -m modules)."""
+        """sys.argv / sys.path / `sys.modules["__main__"]` as the target expects while it runs
+        (scripts, -m modules), profwork's own restored afterwards."""
         if self.target.argv is None:
             yield
             return
         saved_argv, saved_path = sys.argv[:], sys.path[:]
+        saved_main = sys.modules.get("__main__")
         sys.argv = [self.target.spec, *self.target.argv]
         script_dir = str(Path(self.target.spec).resolve().parent)
         if Path(self.target.spec).suffix == ".py":
@@ -250,6 +260,8 @@ class BoundTarget:
             yield
         finally:
             sys.argv, sys.path[:] = saved_argv, saved_path
+            if saved_main is not None:
+                sys.modules["__main__"] = saved_main
 
 
 def target(
@@ -300,6 +312,8 @@ def load_registered(name: str) -> Target:
             f"target {name!r} cannot be imported: {exc}",
             remedy="install the demo extra: pip install 'profwork[demo]'",
         ) from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plug-in's code may raise anything
+        raise _import_failed(f"target {name!r} ({ep.value})", exc) from None
     if not isinstance(value, Target):
         raise TargetError(f"entry point {name!r} ({ep.value}) is not a profwork Target")
     return dataclasses.replace(_with_user_paths(value, value.body, name), entry=ep.value)
@@ -368,6 +382,8 @@ def resolve(spec: str, *, module: bool = False, argv: Sequence[str] = ()) -> Tar
                 f"cannot import module {path_part!r}: {exc}",
                 remedy="check the module name and that it is importable (PYTHONPATH, venv)",
             ) from None
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code
+            raise _import_failed(path_part, exc) from None
         return _function_target(mod, func, spec)
     names = ", ".join(sorted(registered())) or "none"
     raise TargetError(
@@ -375,6 +391,47 @@ def resolve(spec: str, *, module: bool = False, argv: Sequence[str] = ()) -> Tar
         remedy=f"registered targets: {names}; or give script.py, file.py:function, "
         "package.module:function or --module package.module",
     )
+
+
+def _import_failed(what: str, exc: BaseException) -> TargetError:
+    """One line for an import of the user's code that raised or exited."""
+    if isinstance(exc, SystemExit):
+        return TargetError(
+            f"importing {what} called sys.exit({exc.code!r})",
+            remedy="keep a module's top level free of sys.exit; put the script's work under "
+            '`if __name__ == "__main__":` or profile the script itself',
+        )
+    return TargetError(
+        f"importing {what} failed: {describe_exception(exc)}",
+        remedy="fix the error in the module; profwork imports it before profiling",
+    )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message (at file:line)`, on one line, with the innermost frame outside the
+    import machinery."""
+    kind = type(exc)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = f"{name}: {message}" if message else name
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")
+    ]
+    if frames:
+        text += f" (at {_shown(frames[-1].filename)}:{frames[-1].lineno})"
+    return text
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it is under it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return path
 
 
 def _import_file(file: Path) -> types.ModuleType:
@@ -387,11 +444,8 @@ def _import_file(file: Path) -> types.ModuleType:
     sys.path.insert(0, str(file.resolve().parent))
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise TargetError(
-            f"importing {file} failed: {type(exc).__name__}: {exc}",
-            remedy="fix the error in the file; profwork imports it before profiling",
-        ) from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code
+        raise _import_failed(str(file), exc) from None
     return module
 
 
@@ -415,6 +469,20 @@ def _function_target(module: types.ModuleType, func: str, spec: str) -> Target:
     return _with_user_paths(Target(name=spec, body=obj, description=description), obj, spec)
 
 
+def _become_main(namespace: Mapping[str, Any], argv0: str | None = None) -> dict[str, Any]:
+    """A fresh module installed as `sys.modules["__main__"]`, as `runpy` installs a script:
+    its `__dict__` is the script's globals, which SQLAlchemy's declarative mapping,
+    dataclasses, `typing.get_type_hints` and pickle look up through `sys.modules`.
+    `BoundTarget.environment` puts profwork's own `__main__` back when the target is done."""
+    module = types.ModuleType("__main__")
+    module.__dict__.update(namespace)
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = module
+    if argv0 is not None:
+        sys.argv[0] = argv0
+    return module.__dict__
+
+
 def _run_code(code: types.CodeType, namespace: dict[str, Any]) -> Callable[[], Any]:
     # A module's code object called as a function runs the module body in `namespace`, so the
     # profiled root is the script's own `<module>` frame, with no exec/runpy frames above it.
@@ -432,12 +500,9 @@ def _script_target(file: Path, spec: str, argv: tuple[str, ...]) -> Target:
         ) from None
 
     def setup() -> Callable[[], Any]:
-        namespace = {
-            "__name__": "__main__",
-            "__file__": str(resolved),
-            "__builtins__": __builtins__,
-        }
-        return _run_code(code, namespace)
+        # as runpy.run_path: the script's globals are a real `__main__` module's namespace
+        namespace = {"__file__": str(resolved), "__cached__": None}
+        return _run_code(code, _become_main(namespace))
 
     def body(state: Callable[[], Any]) -> Any:
         return state()
@@ -454,40 +519,52 @@ def _script_target(file: Path, spec: str, argv: tuple[str, ...]) -> Target:
 
 
 def _module_target(name: str, argv: tuple[str, ...]) -> Target:
+    # finding a submodule imports its parent packages, whose code may raise anything
     try:
         spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+            if spec is None:
+                raise TargetError(
+                    f"{name} is a package without __main__", remedy="give the module to run"
+                )
     except (ImportError, ValueError) as exc:
         spec, error = None, str(exc)
+    except TargetError:
+        raise
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code
+        raise _import_failed(name, exc) from None
     else:
         error = "not found"
-    if spec is not None and spec.submodule_search_locations is not None:
-        main_name = f"{name}.__main__"
-        spec = importlib.util.find_spec(main_name)
-        if spec is None:
-            raise TargetError(
-                f"{name} is a package without __main__", remedy="give the module to run"
-            )
     if spec is None or spec.loader is None:
         raise TargetError(
             f"cannot find module {name!r} ({error})",
             remedy="check the module name and that it is importable (PYTHONPATH, venv)",
         )
     loader = spec.loader
-    code = loader.get_code(spec.name)  # type: ignore[attr-defined]
+    try:
+        code = loader.get_code(spec.name)  # type: ignore[attr-defined]
+    except SyntaxError as exc:
+        raise TargetError(
+            f"{name} does not compile: {exc.msg} (line {exc.lineno})", remedy="fix the module"
+        ) from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001
+        raise _import_failed(name, exc) from None
     if code is None:
         raise TargetError(f"module {name!r} has no Python code", remedy="give a Python module")
     origin = spec.origin or name
+    main_spec = spec
 
     def setup() -> Callable[[], Any]:
+        # as runpy._run_module_as_main: the module's file is sys.argv[0], its spec is kept
         namespace = {
-            "__name__": "__main__",
             "__file__": origin,
-            "__spec__": spec,
+            "__cached__": main_spec.cached,
+            "__spec__": main_spec,
             "__loader__": loader,
-            "__package__": spec.parent,
-            "__builtins__": __builtins__,
+            "__package__": main_spec.parent,
         }
-        return _run_code(code, namespace)
+        return _run_code(code, _become_main(namespace, argv0=origin))
 
     def body(state: Callable[[], Any]) -> Any:
         return state()

@@ -25,8 +25,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from profwork.targets import target
-from targets.api.models import STARTS_AT_INDEX, Appointment, make_engine
-from targets.api.seed import PERIOD_DAYS, PERIOD_START, SIZES, seed_database
+
+from .api.models import STARTS_AT_INDEX, Appointment, make_engine
+from .api.seed import PERIOD_DAYS, PERIOD_START, SIZES, seed_database
 
 Loading = Literal["lazy", "selectin", "joined"]
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from profwork.targets import Metrics, target
-from targets._metrics import latency_figures
+
+from ._metrics import latency_figures
 
 SERVICES = ("check-up", "consultation", "follow-up", "physio", "imaging")
 QUANTILES = (0.50, 0.90, 0.99)

@@ -19,6 +19,16 @@ import pytest
 pytest_plugins = ["tests.pg"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A suite started in the background of a non-interactive shell (`make test &`, some CI runners)
+# inherits SIGINT as ignored, and every process it starts would ignore Ctrl-C too (NOTES.md,
+# "Signals"): the Ctrl-C tests would then test nothing. Take the default handlers back, so that the
+# processes the tests start get the default dispositions, as they do from a terminal.
+for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_signal) is signal.SIG_IGN:
+        signal.signal(
+            _signal, signal.default_int_handler if _signal is signal.SIGINT else signal.SIG_DFL
+        )
 PROFWORK = str(Path(sys.executable).with_name("profwork"))  # the installed console script
 
 

@@ -29,11 +29,11 @@ from sqlalchemy import Engine, event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from profwork.targets import resolve
-from targets.api.app import ENDPOINTS
-from targets.api.models import Appointment, Client
-from targets.api.seed import PERIOD_DAYS, PERIOD_START
-from targets.scheduler import Assignment, IndexedLedger, Ledger, build_schedule, validate
-from targets.task import History, Visit, build_report, make_histories, percentile_naive
+from profwork_targets.api.app import ENDPOINTS
+from profwork_targets.api.models import Appointment, Client
+from profwork_targets.api.seed import PERIOD_DAYS, PERIOD_START
+from profwork_targets.scheduler import Assignment, IndexedLedger, Ledger, build_schedule, validate
+from profwork_targets.task import History, Visit, build_report, make_histories, percentile_naive
 from tests.conftest import PROFWORK, only_run, profwork
 
 BUILTINS = ("api", "db", "example", "scheduler", "task")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from profwork.analyses import analyse
-from profwork.model import EdgeStats, Frame, FrameKind, FunctionStats, Profile, trim_above_body
+from profwork.model import EdgeStats, Frame, FrameKind, FunctionStats, Profile
+from profwork.stacks import trim_above_body
 
 handler = Frame("Handler.get", "/app/views.py", 10)
 render = Frame("render", "/app/views.py", 30)

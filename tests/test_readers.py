@@ -20,13 +20,14 @@ from types import ModuleType
 import pytest
 from pyinstrument import Profiler
 
-from profwork import readers
+from profwork import pipeline, readers
 from profwork.errors import InputError
 from profwork.frames import PROFWORK_DIR, Classifier, SysPaths
 from profwork.methods import MethodOptions
 from profwork.methods import cprofile as cprofile_method
 from profwork.methods import pyinstrument as pyinstrument_method
-from profwork.model import Frame, FrameKind, Profile, collapse
+from profwork.model import Frame, FrameKind, Profile
+from profwork.stacks import collapse
 from profwork.targets import target
 from tests.fixtures_profiles import DATA
 
@@ -76,20 +77,23 @@ def test_every_recorded_file_is_recognised_by_its_content(
     assert profile.stack_total == pytest.approx(profile.total, rel=1e-6)
 
 
-def test_a_run_directory_is_recognised_by_its_manifest(tmp_path: Path) -> None:
+def test_a_run_directory_is_left_to_the_pipeline_which_knows_the_methods(tmp_path: Path) -> None:
+    # readers import no method: normalising a run again is `pipeline.load`'s job
     (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
-    assert readers.sniff(tmp_path) == "run"
+    with pytest.raises(InputError, match=r"a run directory, which the pipeline reads"):
+        readers.read(tmp_path)
 
 
 def test_a_run_directory_with_a_broken_manifest_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="run directory"):
-        readers.read(tmp_path)
+        pipeline.load(tmp_path)
 
 
 def test_a_directory_that_is_not_a_run_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="manifest.json"):
-        readers.read(tmp_path)
+    for load in (readers.read, pipeline.load):
+        with pytest.raises(InputError, match="manifest.json"):
+            load(tmp_path)
 
 
 # ---- bad input: one InputError naming the file, never another exception ------------------------
@@ -748,15 +752,12 @@ def test_speedscope_units(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("method", ["cprofile", "pyinstrument"])
 def test_a_run_directory_is_normalised_again_by_its_method(method: str, tmp_path: Path) -> None:
-    from profwork import pipeline
-
     run = pipeline.run(
         "example", method=method, params={"rounds": "2", "orders": "400"}, output=tmp_path
     )
 
-    profile = readers.read(run.path)
+    profile = pipeline.load(run.path)
 
-    assert readers.sniff(run.path) == "run"
     assert profile.metadata["format"] == "run"
     assert profile.metadata["method"] == method
     assert profile.stacks == run.profile.stacks

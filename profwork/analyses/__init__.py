@@ -3,15 +3,20 @@
 `analyse` builds the `Summary` every renderer formats. It has one section per analysis:
 bottlenecks and hotspots (bottlenecks.py), heaviest paths, target metrics, notes; N+1 findings and
 memory figures plug in here when their issues land.
+
+Which facts of a run a summary shows, and in which order, is chosen here once (`Summary.facts`),
+for the terminal, `summary.md` and `report.html` alike; how a fact is written is `units`' job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeGuard
 
-from profwork.model import FunctionRow, Profile, Stack, Unit
+from profwork.model import Frame, FrameKind, FunctionRow, Profile, Stack, Unit
+from profwork.units import share
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,23 @@ class HotPath:
     stack: Stack
     weight: float
     share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One headline fact of a run: a label and a value, with the unit its figure is in
+    (`None`: the value is text, shown as it is)."""
+
+    key: str
+    label: str
+    value: str | float
+    unit: Unit | Literal["hertz"] | None = None
+
+
+# The run facts a summary shows, in reading order; the metadata keys they come from.
+_TEXT_FACTS = (("target", "Target"), ("method", "Method"), ("status", "Status"))
+_LATER_FACTS = (("threads", "Threads"), ("stacks", "Stacks"))
+SHOWN_METADATA = ("method", "target", "rate", "duration", "threads", "stacks", "status")
 
 
 @dataclass(frozen=True)
@@ -36,9 +58,36 @@ class Summary:
     target_metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # what hotspots' own times are shares of (0: the total); see `bottlenecks.own_total`
+    own_total: float = 0.0
+
+    def facts(self) -> tuple[Fact, ...]:
+        """The run's headline facts in reading order, absent ones left out: target, method,
+        status, total, body duration, unit, rate, threads, how stacks were obtained, and
+        whether the statistics are exact."""
+        meta = self.metadata
+        out = [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
+        out.append(Fact("total", "Total", self.total, self.unit))
+        duration = meta.get("duration")
+        if _number(duration):
+            out.append(Fact("duration", "Duration", float(duration), "seconds"))
+        out.append(Fact("unit", "Unit", self.unit))
+        rate = meta.get("rate")
+        if _number(rate) and rate > 0:
+            out.append(Fact("rate", "Rate", float(rate), "hertz"))
+        out += [Fact(k, label, str(meta[k])) for k, label in _LATER_FACTS if _given(meta.get(k))]
+        statistics = "exact (call counts)" if self.exact else "sampled"
+        out.append(Fact("statistics", "Statistics", statistics))
+        return tuple(out)
+
+    def own_share(self, row: FunctionRow) -> float:
+        """A hotspot's own time as a share of all own time measured; these shares add up to at
+        most 100% over every user function."""
+        return share(row.own, self.own_total or self.total)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (`summary.json`)."""
+        """The JSON form (`summary.json`): only finite numbers (a NaN or an infinity becomes
+        null), so that any strict JSON parser reads it."""
 
         def row(r: FunctionRow) -> dict[str, Any]:
             return {
@@ -49,29 +98,78 @@ class Summary:
                 "calls": r.calls,
                 "primitive_calls": r.primitive_calls,
                 "self": r.self,
-                "own": r.own,
+                # own time is defined for user functions only (DESIGN §5)
+                "own": r.own if r.frame.kind is FrameKind.USER else None,
                 "cumulative": r.cumulative,
                 "share": r.share,
             }
 
-        return {
-            "unit": self.unit,
-            "total": self.total,
-            "exact": self.exact,
-            "metadata": dict(self.metadata),
-            "bottlenecks": [row(r) for r in self.bottlenecks],
-            "hotspots": [row(r) for r in self.hotspots],
-            "hot_paths": [
-                {
-                    "frames": [f.label for f in p.stack],
-                    "weight": p.weight,
-                    "share": p.share,
-                }
-                for p in self.hot_paths
-            ],
-            "target_metrics": {k: dict(v) for k, v in self.target_metrics.items()},
-            "notes": list(self.notes),
-        }
+        data: dict[str, Any] = _finite(
+            {
+                "unit": self.unit,
+                "total": self.total,
+                "exact": self.exact,
+                "metadata": dict(self.metadata),
+                "bottlenecks": [row(r) for r in self.bottlenecks],
+                "hotspots": [row(r) | {"own_share": self.own_share(r)} for r in self.hotspots],
+                "hot_paths": [
+                    {
+                        "frames": [f.label for f in p.stack],
+                        "weight": p.weight,
+                        "share": p.share,
+                    }
+                    for p in self.hot_paths
+                ],
+                "target_metrics": {k: dict(v) for k, v in self.target_metrics.items()},
+                "notes": list(self.notes),
+            }
+        )
+        return data
+
+
+def _given(value: object) -> bool:
+    return value not in (None, "")
+
+
+def _number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def elide(stacks: Sequence[Stack], tail: int = 4) -> list[tuple[Frame | None, ...]]:
+    """Shorten call paths for one line each, keeping them distinct: the root and the last
+    `tail` frames are kept, and so is, for every other path with the same tail, the first
+    frame in which the two differ (a thread root, a different caller); `None` stands for the
+    frames left out between kept ones. Paths that differ only in their middle (worker threads
+    running the same code) therefore never print as identical rows."""
+    out: list[tuple[Frame | None, ...]] = []
+    for i, stack in enumerate(stacks):
+        keep = {0, *range(max(0, len(stack) - tail), len(stack))}
+        for j, other in enumerate(stacks):
+            if j == i or other[-tail:] != stack[-tail:]:
+                continue
+            common = 0
+            while common < min(len(stack), len(other)) and stack[common] == other[common]:
+                common += 1
+            if common < len(stack):
+                keep.add(common)
+        shown: list[Frame | None] = []
+        for index, frame in enumerate(stack):
+            if index in keep:
+                shown.append(frame)
+            elif shown and shown[-1] is not None:
+                shown.append(None)
+        out.append(tuple(shown))
+    return out
 
 
 def analyse(
@@ -90,11 +188,8 @@ def analyse(
         bottlenecks=tuple(bottlenecks.rank(profile, top)),
         hotspots=tuple(bottlenecks.hotspots(profile, top)),
         hot_paths=tuple(bottlenecks.hot_paths(profile, 5)),
+        own_total=bottlenecks.own_total(profile),
         target_metrics=dict(target_metrics or {}),
         notes=tuple(profile.metadata.get("notes", ())),
-        metadata={
-            k: v
-            for k, v in profile.metadata.items()
-            if k in ("method", "target", "rate", "duration", "threads", "stacks", "status")
-        },
+        metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},
     )

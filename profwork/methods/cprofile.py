@@ -100,6 +100,8 @@ class CProfileMethod:
                 "options": {"threads": options.threads},
                 "rate": None,
                 "target_metrics": facts.metrics,
+                "exit_code": facts.exit_code,
+                "notes": facts.notes,
             },
         )
         raw.save()
@@ -121,7 +123,7 @@ class CProfileMethod:
         with_roots = len(parts) > 1 or bool(raw.meta.get("options", {}).get("threads"))
         stacks: dict[Stack, float] = {}
         stats: dict[Frame, FunctionStats] = {}
-        notes: list[str] = []
+        notes: list[str] = list(raw.meta.get("notes", ()))  # the runner's (os._exit(0), …)
         for thread, part in parts:
             root: Stack = ()
             if with_roots:

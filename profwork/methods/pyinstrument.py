@@ -59,6 +59,8 @@ class PyinstrumentMethod:
                 "rate": 1.0 / interval,
                 "interval": interval,
                 "target_metrics": facts.metrics,
+                "exit_code": facts.exit_code,
+                "notes": facts.notes,
             },
         )
         raw.save()
@@ -70,8 +72,9 @@ class PyinstrumentMethod:
         classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
         session = raw.directory / SESSION
         notes = [
+            *raw.meta.get("notes", ()),  # the runner's (os._exit(0), …)
             "pyinstrument samples only the thread that runs the body; threads it starts are "
-            "not seen (use -m cprofile or -m pyspy for those)"
+            "not seen (use -m cprofile or -m pyspy for those)",
         ]
         if not session.exists():
             return Profile("seconds", {}, None, {"method": self.name, "notes": notes})

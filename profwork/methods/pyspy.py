@@ -381,8 +381,8 @@ class PyspyMethod:
                     # py-spy's first sample comes late and its timer then catches up in a burst;
                     # let that burst fall on the idle child, not on the start of the body
                     time.sleep(SETTLE)
-                    child.say(GO)
                     went = time.perf_counter()
+                    child.say(GO)
                     done = child.hear() == DONE  # EOF: the child died in its body
                     ended = time.perf_counter()
             except KeyboardInterrupt as exc:
@@ -438,6 +438,7 @@ class PyspyMethod:
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "target_metrics": (facts or {}).get("metrics") or {},
+                "exit_code": (facts or {}).get("exit_code"),
                 "notes": notes,
             },
         )
@@ -472,7 +473,8 @@ class PyspyMethod:
                 # without a duration, Ctrl-C is how a recording normally ends
                 if duration is not None:
                     status, error = "interrupted", describe(exc)
-            if recorder.process_exited:
+            exited = recorder.process_exited
+            if exited:
                 notes.append(f"the process exited after {window:.1f} s of recording")
             directory = raw_dir()
             for name in os.listdir(staging):
@@ -493,6 +495,7 @@ class PyspyMethod:
                 "sys_paths": paths.to_json(),
                 "pid": pid,
                 "notes": notes,
+                "process_exited": exited,
             },
         )
 

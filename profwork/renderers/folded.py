@@ -5,9 +5,13 @@ folded format") and of inferno-flamegraph: frames root first, separated by `;`, 
 the weight. Each frame is `qualname (path:line)` (`Frame.label`, the spelling of py-spy's
 `-f raw --function --full-filenames`); pseudo-frames (threads, processes) and native frames are
 just their name. A `;` inside a name or path would split the frame, so it becomes `,`; line
-breaks become spaces. Weights are integers, since inferno truncates fractions: microseconds for
-seconds, bytes, or samples; a line that rounds to 0 is dropped. A stack with no frames (a sample
-in no Python code) is a weight-only line, which flamegraph.pl, inferno and speedscope accept.
+breaks become spaces; other control characters (a NUL is legal in `co_name`, and makes a file
+binary to every reader) become their visible Unicode symbols (`␀` for NUL). Weights are
+integers, since inferno truncates fractions: microseconds for seconds, bytes, or samples; a line
+that rounds to 0 is dropped. The file carries no unit and no comment (flamegraph.pl warns about
+any line that is not a stack): readers take the unit from `--unit` or the run's manifest. A
+stack with no frames (a sample in no Python code) is a weight-only line, which flamegraph.pl,
+inferno and speedscope accept.
 Lines are ordered by their frames' texts, frame by frame, so equal profiles give equal files.
 """
 
@@ -25,7 +29,15 @@ if TYPE_CHECKING:
     from profwork.analyses import Summary
 
 _SCALE = {"seconds": 1e6, "bytes": 1.0, "samples": 1.0}
-_ESCAPES = str.maketrans({";": ",", "\n": " ", "\r": " "})
+_ESCAPES = str.maketrans(
+    {
+        **{chr(code): chr(0x2400 + code) for code in range(0x20) if chr(code) != "\t"},
+        "\x7f": "\u2421",
+        ";": ",",
+        "\n": " ",
+        "\r": " ",
+    }
+)
 _PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
 
 

@@ -8,7 +8,8 @@ Escaping: the template (`assets/report.html.j2`) is rendered by jinja2 with auto
 every name, path and metadata value from profiled code is escaped by default. The only values
 marked safe are our own static CSS and the flame graph, which `flamesvg` escapes itself. The
 summary is also embedded as JSON for tools, through jinja2's `tojson` (`<`, `>`, `&` and `'` as
-`\\u003c`…), so a `</script>` in a function name cannot close the script element.
+`\\u003c`…), so a `</script>` in a function name cannot close the script element. Control
+characters (a NUL in a function name) are shown as escapes (`\\x00`), never written raw.
 
 Template blocks `nplusone` and `memory` are where the N+1 findings and the memory timeline go.
 """
@@ -22,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, FrameKind, FunctionRow, Unit
 from profwork.renderers.flamesvg import FlameSvg, asset, title_of
-from profwork.units import format_metric, format_quantity, metric_columns
+from profwork.units import (
+    format_fact,
+    format_metric,
+    format_quantity,
+    format_share,
+    metric_columns,
+    visible,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -58,7 +66,10 @@ class HtmlReport:
             css=Markup(asset("report.css")),
             flame_svg=Markup(self.flame.svg(profile, summary)),
         )
-        return page.encode("utf-8")
+        # The last edge: a control character in a profiled name (a NUL is legal in `co_name`)
+        # is invalid in HTML whatever escaping the template did, so the whole page, the
+        # embedded flame graph included, shows it as an escape (`\x00`).
+        return visible(page).encode("utf-8")
 
 
 @cache
@@ -88,40 +99,20 @@ def context(profile: Profile, summary: Summary) -> dict[str, Any]:
         "title": f"profwork report — {heading}" if heading else "profwork report",
         "target": str(metadata.get("target") or ""),
         "status": str(metadata.get("status") or ""),
-        "facts": facts(metadata, summary),
+        "facts": facts(summary),
         "details": details(profile.metadata, summary.metadata),
         "notes": list(summary.notes),
         "bottlenecks": [_row(r, unit, r.share) for r in summary.bottlenecks],
-        "hotspots": [_row(r, unit, _share(r.own, summary.total)) for r in summary.hotspots],
+        "hotspots": [_row(r, unit, summary.own_share(r)) for r in summary.hotspots],
         "hot_paths": [_path(p, unit) for p in summary.hot_paths],
         "metrics": metrics(summary.target_metrics),
         "summary_data": summary.to_dict(),
     }
 
 
-def facts(metadata: Mapping[str, Any], summary: Summary) -> list[tuple[str, str]]:
-    """The headline figures, in reading order; absent ones are left out."""
-    out = [
-        ("Target", str(metadata.get("target") or "—")),
-        ("Method", str(metadata.get("method") or "—")),
-        ("Unit", summary.unit),
-        ("Total", format_quantity(summary.total, summary.unit)),
-    ]
-    duration = metadata.get("duration")
-    if isinstance(duration, int | float):
-        out.append(("Duration", format_quantity(float(duration), "seconds")))
-    out.append(("Status", str(metadata.get("status") or "—")))
-    rate = metadata.get("rate")
-    if rate:
-        out.append(("Rate", f"{rate} Hz" if isinstance(rate, int | float) else str(rate)))
-    threads = metadata.get("threads")
-    if threads not in (None, ""):
-        out.append(("Threads", str(threads)))
-    stacks = metadata.get("stacks")
-    if stacks not in (None, ""):
-        out.append(("Stacks", str(stacks)))
-    out.append(("Statistics", "exact (call counts)" if summary.exact else "sampled"))
-    return out
+def facts(summary: Summary) -> list[tuple[str, str]]:
+    """The headline figures, in reading order (chosen once, by `Summary.facts`)."""
+    return [(fact.label, format_fact(fact)) for fact in summary.facts()]
 
 
 def details(profile_metadata: Mapping[str, Any], shown: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -132,10 +123,6 @@ def details(profile_metadata: Mapping[str, Any], shown: Mapping[str, Any]) -> li
         for k, v in sorted(profile_metadata.items(), key=lambda kv: str(kv[0]))
         if k not in skip and k not in shown and isinstance(v, str | int | float | bool)
     ]
-
-
-def _share(part: float, total: float) -> float:
-    return part / total if total else 0.0
 
 
 def _calls(row: FunctionRow) -> str:
@@ -162,9 +149,9 @@ def _row(row: FunctionRow, unit: Unit, share: float) -> dict[str, Any]:
         **_frame(row.frame),
         "calls": _calls(row),
         "self": format_quantity(row.self, unit),
-        "own": format_quantity(row.own, unit),
+        "own": format_quantity(row.own, unit) if row.frame.kind is FrameKind.USER else "",
         "cumulative": format_quantity(row.cumulative, unit),
-        "share": f"{share:.1%}",
+        "share": format_share(share),
         "bar": f"{max(0.0, min(1.0, share)) * 100:.1f}",
     }
 
@@ -175,7 +162,7 @@ def _path(path: HotPath, unit: Unit) -> dict[str, Any]:
         "frames": frames,
         "leaf": frames[-1] if frames else None,
         "weight": format_quantity(path.weight, unit),
-        "share": f"{path.share:.1%}",
+        "share": format_share(path.share),
         "bar": f"{max(0.0, min(1.0, path.share)) * 100:.1f}",
     }
 

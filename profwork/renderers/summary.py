@@ -1,7 +1,14 @@
 """`summary.md` and `summary.json`: the ranked bottlenecks, hotspots, hot paths, target metrics.
 
-Markdown escapes profiled text (names and paths can hold `|`, `*`, `<`), so the table renders
-as data on GitHub and in any Markdown viewer.
+Markdown (CommonMark with GitHub's tables): function names and paths go into code spans, so that
+they read and grep as written (`enrich_with_rules`, not `enrich\\_with\\_rules`) and nothing in
+them is markup; a backtick inside a name lengthens the span's fence, and a `|` is escaped so that
+it cannot split a table cell. Other text from the run (a target metric's name, a note) is
+backslash-escaped wherever Markdown would read it as markup or HTML. Control characters (a NUL
+in a function name) are shown as escapes (`\\x00`) in both, never written raw.
+
+JSON: strict (`allow_nan=False`): `Summary.to_dict` has already turned any NaN or infinity into
+null, and the flag makes sure none ever slips through as the invalid literals `NaN`/`Infinity`.
 """
 
 from __future__ import annotations
@@ -10,22 +17,58 @@ import json
 import re
 
 from profwork.analyses import Summary
-from profwork.model import FunctionRow, Profile
-from profwork.units import format_metric, format_quantity, metric_columns
+from profwork.model import Frame, FrameKind, FunctionRow, Profile
+from profwork.units import (
+    format_fact,
+    format_metric,
+    format_quantity,
+    format_share,
+    metric_columns,
+    visible,
+)
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+# ASCII punctuation that starts markup in running text: code, emphasis, links, raw HTML and
+# entities, table cells, strikethrough. `_` only counts at a word's edge (`snake_case` stays).
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>&|~])|(?<!\w)_|_(?!\w)")
 
 
-def md_escape(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+def md_text(text: str) -> str:
+    """Text shown as written in running Markdown (a heading, a list item, a table cell)."""
+    text = visible(text).replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(), text)
+
+
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """`text` as a code span: a fence one backtick longer than any run of backticks inside,
+    padded with a space when the text starts or ends with a backtick (or with spaces, which
+    CommonMark would otherwise strip)."""
+    text = visible(text).replace("\r", " ").replace("\n", " ")
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    edged = text[0] == "`" or text[-1] == "`"
+    spaced = text[0] == " " and text[-1] == " " and text.strip() != ""
+    pad = " " if edged or spaced else ""
+    if in_table:  # GitHub's tables split cells on `|` even inside a code span; `\|` is a `|`
+        text = text.replace("|", "\\|")
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _calls(row: FunctionRow) -> str:
     if row.calls is None:
         return ""
     if row.primitive_calls is not None and row.primitive_calls != row.calls:
-        return f"{row.calls}/{row.primitive_calls}"
-    return str(row.calls)
+        return f"{row.calls:,}/{row.primitive_calls:,}"
+    return f"{row.calls:,}"
+
+
+def _function(frame: Frame) -> str:
+    return md_code(frame.function, in_table=True)
+
+
+def _location(frame: Frame) -> str:
+    return md_code(frame.location, in_table=True)
 
 
 class MarkdownSummary:
@@ -34,23 +77,16 @@ class MarkdownSummary:
 
     def render(self, profile: Profile, summary: Summary) -> bytes:
         unit = summary.unit
-        meta = summary.metadata
 
         def q(value: float) -> str:
             return format_quantity(value, unit)
 
-        title = meta.get("target") or profile.metadata.get("source") or "profile"
-        lines = [f"# profwork summary: {md_escape(str(title))}", ""]
-        facts = [
-            ("method", meta.get("method")),
-            ("status", meta.get("status")),
-            ("total", q(summary.total)),
-            ("body duration", f"{meta['duration']:.3f} s" if meta.get("duration") else None),
-            ("rate", f"{meta['rate']:g} Hz" if meta.get("rate") else None),
-            ("threads", meta.get("threads")),
-            ("stacks", meta.get("stacks")),
-        ]
-        lines += [f"- **{k}**: {md_escape(str(v))}" for k, v in facts if v not in (None, "")]
+        def own(row: FunctionRow) -> str:
+            return q(row.own) if row.frame.kind is FrameKind.USER else ""
+
+        title = summary.metadata.get("target") or profile.metadata.get("source") or "profile"
+        lines = [f"# profwork summary: {md_text(str(title))}", ""]
+        lines += [f"- **{f.label}**: {md_text(format_fact(f))}" for f in summary.facts()]
         lines.append("")
 
         lines += ["## Bottlenecks (by cumulative time, user code first)", ""]
@@ -60,9 +96,9 @@ class MarkdownSummary:
         ]
         for i, r in enumerate(summary.bottlenecks, 1):
             lines.append(
-                f"| {i} | {md_escape(r.frame.function)} | {md_escape(r.frame.location)} | "
-                f"{_calls(r)} | {q(r.self)} | {q(r.own)} | {q(r.cumulative)} | "
-                f"{r.share:.1%} | {r.frame.kind.value} |"
+                f"| {i} | {_function(r.frame)} | {_location(r.frame)} | {_calls(r)} | "
+                f"{q(r.self)} | {own(r)} | {q(r.cumulative)} | {format_share(r.share)} | "
+                f"{r.frame.kind.value} |"
             )
         lines += ["", "## Hotspots (user functions by own time)", ""]
         if summary.hotspots:
@@ -70,35 +106,34 @@ class MarkdownSummary:
                 "| # | function | location | own | self | share |",
                 "|--:|---|---|--:|--:|--:|",
             ]
-            total = summary.total or 1.0
             for i, r in enumerate(summary.hotspots, 1):
                 lines.append(
-                    f"| {i} | {md_escape(r.frame.function)} | {md_escape(r.frame.location)} | "
-                    f"{q(r.own)} | {q(r.self)} | {r.own / total:.1%} |"
+                    f"| {i} | {_function(r.frame)} | {_location(r.frame)} | {q(r.own)} | "
+                    f"{q(r.self)} | {format_share(summary.own_share(r))} |"
                 )
         else:
             lines.append("No user code was measured.")
         lines += ["", "## Heaviest paths", ""]
         for i, p in enumerate(summary.hot_paths, 1):
-            chain = " → ".join(md_escape(f.function) for f in p.stack)
-            lines.append(f"{i}. {q(p.weight)} ({p.share:.1%}): {chain}")
+            chain = " → ".join(md_code(f.function) for f in p.stack)
+            lines.append(f"{i}. {q(p.weight)} ({format_share(p.share)}): {chain}")
         if not summary.hot_paths:
             lines.append("No stacks were recorded.")
         lines += ["", "## Target metrics", ""]
         if summary.target_metrics:
             keys = metric_columns(summary.target_metrics)
             lines += [
-                "| name | " + " | ".join(keys) + " |",
+                "| name | " + " | ".join(md_text(k) for k in keys) + " |",
                 "|---|" + "--:|" * len(keys),
             ]
             for name, values in summary.target_metrics.items():
                 cells = [format_metric(k, values[k]) if k in values else "" for k in keys]
-                lines.append(f"| {md_escape(name)} | " + " | ".join(cells) + " |")
+                lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
         else:
             lines.append("None reported by this target.")
         if summary.notes:
             lines += ["", "## Notes", ""]
-            lines += [f"- {md_escape(n)}" for n in summary.notes]
+            lines += [f"- {md_text(n)}" for n in summary.notes]
         return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -107,7 +142,8 @@ class JsonSummary:
     filename = "summary.json"
 
     def render(self, profile: Profile, summary: Summary) -> bytes:
-        return json.dumps(summary.to_dict(), indent=2, ensure_ascii=False).encode("utf-8")
+        text = json.dumps(summary.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+        return text.encode("utf-8", errors="backslashreplace")
 
 
 MARKDOWN = MarkdownSummary()

@@ -23,10 +23,11 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from profwork.targets import Metrics, target
-from targets._metrics import latency_figures
-from targets.api.app import create_app
-from targets.api.models import make_engine
-from targets.api.seed import PERIOD_DAYS, PERIOD_START, SIZES, live_client_ids, seed_database
+
+from .._metrics import latency_figures
+from .app import create_app
+from .models import make_engine
+from .seed import PERIOD_DAYS, PERIOD_START, SIZES, live_client_ids, seed_database
 
 BOOKING_ROOM = "R9"  # a room the seed never uses: the body's bookings never collide with it
 

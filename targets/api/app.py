@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from targets.api.models import Appointment, Client
-from targets.api.seed import PERIOD_DAYS, PERIOD_START
+from .models import Appointment, Client
+from .seed import PERIOD_DAYS, PERIOD_START
 
 ENDPOINTS = (
     "GET /calendar",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from targets.api.models import Appointment, Client, create_schema
+from .models import Appointment, Client, create_schema
 
 SIZES: dict[str, dict[str, int]] = {
     "small": {"clients": 10, "appointments": 50},

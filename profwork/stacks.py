@@ -1,0 +1,144 @@
+"""The stack rules every method and reader follows (DESIGN §1), in one place.
+
+- **Collapse**: equal stacks are one entry whose weight is the sum (`collapse`).
+- **Thread roots**: a `thread` (`process`) pseudo-frame starts a stack only when more than one
+  thread (process) was recorded or `--threads` was given, never otherwise (`thread_rule`). A
+  thread seen both with and without its name (py-spy cannot always read it) is one thread.
+- **Above the body**: profwork's CLI, pipeline, runner and a tool's own roots above the profiled
+  body are trimmed (`trim_above_body`); profwork code the body itself calls stays visible.
+
+`finish` applies the last two at once, which is what a reader does with the stacks it read.
+Methods that build stacks themselves call `thread_rule` (py-spy's recording, cProfile's threads).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from profwork.model import Frame, FrameKind, Stack
+
+# profwork's modules that call the body: everything up to their last frame is above the body.
+# The runner (`runner.execute`) and the target wrapper (`BoundTarget.body_call`) live there; moving
+# the call of the body to another module means adding that module here.
+BODY_CALLERS = ("/profwork/runner.py", "/profwork/targets.py")
+
+
+def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:
+    """Add up the weights of equal stacks."""
+    out: dict[Stack, float] = defaultdict(float)
+    for stack, weight in items:
+        out[stack] += weight
+    return dict(out)
+
+
+def calls_body(frame: Frame) -> bool:
+    """Whether the frame is profwork's own code that calls the profiled body."""
+    return frame.kind is FrameKind.PROFWORK and frame.file.endswith(BODY_CALLERS)
+
+
+def leading_pseudo(stack: Stack) -> int:
+    """How many pseudo-frames (thread, process) start the stack."""
+    count = 0
+    for frame in stack:
+        if not frame.is_pseudo:
+            break
+        count += 1
+    return count
+
+
+def trim_above_body(stack: Stack) -> Stack | None:
+    """Drop the frames above the profiled body (the CLI, the pipeline, the runner, a tool's own
+    roots), keeping the leading pseudo-frames (a process and its thread).
+
+    The cut is after the last frame of profwork's runner (or the target wrapper that calls the
+    body), so that profwork code the body itself calls stays visible. A stack without one loses
+    only its leading profwork frames. None for a stack that is all profwork (time spent around
+    the body, not in it)."""
+    lead = leading_pseudo(stack)
+    for index in range(len(stack) - 1, lead - 1, -1):
+        if calls_body(stack[index]):
+            if index == len(stack) - 1:
+                return None
+            return stack[:lead] + stack[index + 1 :]
+    start = lead
+    while start < len(stack) and stack[start].kind is FrameKind.PROFWORK:
+        start += 1
+    if start == len(stack) and start > lead:
+        return None
+    return stack if start == lead else stack[:lead] + stack[start:]
+
+
+def thread_rule(stacks: Mapping[Stack, float], *, threads: bool) -> dict[Stack, float]:
+    """The thread-root rule of DESIGN §1 on collapsed stacks: a lone thread's (process's) root is
+    dropped unless `threads` (`--threads`) asks for it; several keep theirs. Stacks that become
+    equal are collapsed."""
+    return finish(stacks, threads=threads, trim=False)
+
+
+def finish(
+    stacks: Mapping[Stack, float],
+    *,
+    threads: bool | None,
+    frames: Iterable[Frame] | None = None,
+    trim: bool = True,
+) -> dict[Stack, float]:
+    """Apply the thread rule and the trim above the body to collapsed stacks, and collapse again.
+
+    `threads`: False drops a lone thread (process) root, True keeps it, None keeps the roots as
+    recorded (a method applies `thread_rule` later, knowing whether `--threads` was given).
+    `frames`, when given, are all the distinct frames of the stacks (saves a pass over every
+    frame of a big recording)."""
+    processes: set[Frame] = set()
+    thread_frames: set[Frame] = set()
+    for stack in stacks:
+        for frame in stack:
+            kind = frame.kind
+            if kind is FrameKind.PROCESS:
+                processes.add(frame)
+            elif kind is FrameKind.THREAD:
+                thread_frames.add(frame)
+            else:
+                break
+    rename = _thread_names(thread_frames)
+    thread_count = len(thread_frames) - len(rename)
+    has_profwork = False
+    if trim:
+        if frames is None:
+            frames = {frame for stack in stacks for frame in stack}
+        has_profwork = any(frame.kind is FrameKind.PROFWORK for frame in frames)
+    drop: set[FrameKind] = set()
+    if threads is not None:
+        if len(processes) <= 1:
+            drop.add(FrameKind.PROCESS)
+        if thread_count <= 1 and not threads:
+            drop.add(FrameKind.THREAD)
+    change_roots = bool(processes or thread_frames) and bool(drop or rename)
+    if not change_roots and not has_profwork:
+        return dict(stacks)
+    out: dict[Stack, float] = defaultdict(float)
+    for stack, weight in stacks.items():
+        if change_roots and stack and stack[0].is_pseudo:
+            lead = leading_pseudo(stack)
+            kept = tuple(rename.get(f, f) for f in stack[:lead] if f.kind not in drop)
+            stack = kept + stack[lead:]
+        if has_profwork:
+            trimmed = trim_above_body(stack)
+            if trimmed is None:
+                continue
+            stack = trimmed
+        out[stack] += weight
+    return dict(out)
+
+
+def _thread_names(thread_frames: Iterable[Frame]) -> dict[Frame, Frame]:
+    """`thread (TID)` → `thread (TID): NAME` when the same thread was also seen with one name."""
+    by_id: dict[str, list[Frame]] = defaultdict(list)
+    for frame in thread_frames:
+        by_id[frame.function.partition(")")[0]].append(frame)
+    rename: dict[Frame, Frame] = {}
+    for variants in by_id.values():
+        named = [f for f in variants if f.function.partition(")")[2].startswith(":")]
+        if len(variants) > 1 and len(named) == 1:
+            rename.update({f: named[0] for f in variants if f is not named[0]})
+    return rename
