@@ -389,7 +389,11 @@ class PyspyMethod:
                 # Ctrl-C (or SIGTERM, SIGHUP): interrupt the body as Ctrl-C would have
                 interrupts.append(exc)
                 child.interrupt()
-                word = child.hear(GRACE)
+                try:
+                    word = child.hear(GRACE)
+                except KeyboardInterrupt as again:  # pressed again: stop waiting for the body
+                    interrupts.append(again)
+                    word = None
                 ended = time.perf_counter()
                 if word is None:  # the body did not stop: end it, keep what was sampled
                     child.kill()
