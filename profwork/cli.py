@@ -494,7 +494,23 @@ def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The console script: one line and a non-zero exit for every error, never a traceback."""
+    """The console script: one line and a non-zero exit for every error, never a traceback.
+    SIGTERM and SIGHUP end a command as Ctrl-C does, with exit code 128 + the signal."""
+    from profwork.signals import CTRL_C_EXIT, Received, ending_as_interrupt
+
+    code: int | str | None = 0
+    received = Received()
+    try:
+        with ending_as_interrupt() as received:
+            _main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:  # a signal after the command's own handlers, before ours ended
+        code = CTRL_C_EXIT
+    sys.exit(received.exit_code(code) if isinstance(code, int) else code)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(

@@ -118,20 +118,32 @@ def attach(
     command: Sequence[str] | None = None,
     on_stage: Stage = _quiet,
 ) -> RunResult:
-    """Record a running Python process with py-spy and write its run directory."""
+    """Record a running Python process with py-spy and write its run directory.
+
+    Nothing is created under the output directory until py-spy has recorded: a PID that is not
+    there, not Python or not permitted leaves no trace."""
     from profwork.methods import pyspy
 
     options = options or MethodOptions()
+    pyspy.rate_argument(options.rate)
     name, argv = pyspy.process_facts(pid)
     started = datetime.now().astimezone()
     label = f"pid-{pid}-{targets.slug(name, module=True)}"
-    run_dir = RunDir(output or DEFAULT_BASE, label, "pyspy", started)
+    run_dir: RunDir | None = None
+
+    def raw_dir() -> Path:
+        nonlocal run_dir
+        run_dir = RunDir(output or DEFAULT_BASE, label, "pyspy", started)
+        return run_dir.raw
+
     on_stage(f"attaching to process {pid} ({name})" + (f" for {duration:g} s" if duration else ""))
     try:
-        raw = pyspy.METHOD.attach(pid, run_dir.raw, options, duration)
+        raw = pyspy.METHOD.attach(pid, options, duration, raw_dir)
     except BaseException:
-        shutil.rmtree(run_dir.temp, ignore_errors=True)
+        if run_dir is not None:
+            shutil.rmtree(run_dir.temp, ignore_errors=True)
         raise
+    assert run_dir is not None
     manifest = Manifest(
         target=label,
         spec=f"pid {pid}",

@@ -272,6 +272,11 @@ def _shown(path: str) -> str:
 # ---- the py-spy child ---------------------------------------------------------------------------
 
 
+# The words of the handshake, one a line: the child says READY after its setup and DONE after
+# the body; the parent says GO once py-spy samples and TEARDOWN once py-spy has stopped.
+READY, GO, DONE, TEARDOWN = "ready", "go", "done", "teardown"
+
+
 class _Handshake:
     """The child's side of the py-spy handshake: report ready after setup, wait until py-spy
     samples, report done after the body, wait until py-spy has stopped before teardown."""
@@ -287,8 +292,8 @@ class _Handshake:
             pass
 
     def before_body(self) -> None:
-        self._say("ready")
-        self.incoming.readline()  # "go" (or EOF: the parent is gone)
+        self._say(READY)
+        self.incoming.readline()  # GO (or EOF: the parent is gone)
 
     def start(self) -> None:
         pass
@@ -297,8 +302,14 @@ class _Handshake:
         pass
 
     def after_body(self) -> None:
-        self._say("done")
-        self.incoming.readline()  # "teardown"
+        self._say(DONE)
+        self.incoming.readline()  # TEARDOWN
+
+
+def _lingering_threads() -> list[str]:
+    """Non-daemon threads still running, which would keep the interpreter from exiting."""
+    main = threading.main_thread()
+    return [t.name for t in threading.enumerate() if t is not main and not t.daemon]
 
 
 def child_main(argv: list[str] | None = None) -> None:
@@ -306,13 +317,19 @@ def child_main(argv: list[str] | None = None) -> None:
     `python -c "from profwork.runner import child_main; child_main()" REQUEST.json`.
 
     The request names the target, its parameters, two pipe descriptors for the handshake, and
-    where to write the run's facts (status, body duration, error, target metrics)."""
+    where to write the run's facts (status, body duration, error, target metrics, notes).
+
+    The facts are written as soon as the teardown is done. Non-daemon threads the target left
+    running would then keep the process alive forever (the parent waits for it): the child
+    names them in a note and ends at once, as `os._exit` does, after flushing its output.
+    SIGTERM and SIGHUP interrupt the body as Ctrl-C does (the parent sends SIGINT)."""
     import json
     import os
     import sys
     from pathlib import Path
 
     from profwork.errors import ProfworkError
+    from profwork.signals import ending_as_interrupt
     from profwork.targets import resolve
 
     request = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
@@ -321,12 +338,21 @@ def child_main(argv: list[str] | None = None) -> None:
         os.fdopen(request["write_fd"], "w", encoding="utf-8"),
     )
     result = Path(request["result"])
-    try:
-        target = resolve(request["spec"], module=request["module"], argv=request["argv"])
-        bound = target.bind(request["params"], request["size"])
-        facts = execute(bound, handshake)
-    except ProfworkError as exc:  # a bad spec, or a setup that failed
-        facts = RunFacts(status="error", error=str(exc))
+    with ending_as_interrupt():
+        try:
+            target = resolve(request["spec"], module=request["module"], argv=request["argv"])
+            bound = target.bind(request["params"], request["size"])
+            facts = execute(bound, handshake)
+        except ProfworkError as exc:  # a bad spec, or a setup that failed
+            facts = RunFacts(status="error", error=str(exc))
+    notes = list(facts.notes)
+    lingering = _lingering_threads()
+    if lingering:
+        notes.append(
+            f"the target left {len(lingering)} non-daemon thread(s) running after its teardown "
+            f"({', '.join(lingering)}); profwork ended the target process without waiting "
+            "for them"
+        )
     result.write_text(
         json.dumps(
             {
@@ -334,7 +360,14 @@ def child_main(argv: list[str] | None = None) -> None:
                 "duration": facts.duration,
                 "error": facts.error,
                 "metrics": facts.metrics,
+                "exit_code": facts.exit_code,
+                "notes": notes,
             }
         ),
         encoding="utf-8",
     )
+    if lingering:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):  # closed, or nowhere to write
+                stream.flush()
+        os._exit(0)

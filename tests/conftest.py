@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -111,6 +113,44 @@ def no_leaks() -> Iterator[None]:
         except OSError:
             pass
     assert not leaked, f"child processes left running: {sorted(leaked)}"
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+@pytest.fixture
+def adopting() -> Iterator[None]:
+    """Make this test process the subreaper of everything it starts: a grandchild left running
+    when its parent exits (the py-spy child, py-spy itself, a `sleep` a script started) becomes
+    our child, so that `no_leaks` fails the test."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    require(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, "prctl(PR_SET_CHILD_SUBREAPER) failed")
+    before = _children()
+    try:
+        yield
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        # a process killed together with its parent may be adopted while it is dying: reap
+        # the dead (init would have); the living are left for `no_leaks` to report
+        deadline = time.monotonic() + 2
+        adopted = _children() - before
+        while adopted:
+            for pid in sorted(adopted):
+                if _state(pid) in ("Z", None):
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
+                    adopted.discard(pid)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+
+
+def _state(pid: int) -> str | None:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return status.rpartition(")")[2].split()[0]
 
 
 @pytest.fixture

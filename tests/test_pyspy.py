@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from profwork.methods import pyspy
-from tests.conftest import only_run, profwork, profwork_interrupted, require, write
+from tests.conftest import PROFWORK, only_run, profwork, profwork_interrupted, require, write
 
 BIN = Path(sys.executable).parent
 PYSPY = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
@@ -100,29 +100,40 @@ def test_threads_become_roots_and_speedscope_profiles(tmp_path: Path, results: P
     assert len(speedscope["profiles"]) >= 2
 
 
+@pytest.mark.parametrize(
+    ("death", "code", "said"),
+    [
+        ("os._exit(3)", 3, "the body called os._exit(3)"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", 1, "signal SIGKILL"),
+    ],
+    ids=["os._exit", "SIGKILL"],
+)
 def test_a_child_that_dies_mid_body_is_an_error_and_keeps_its_samples(
-    tmp_path: Path, results: Path
+    tmp_path: Path, results: Path, death: str, code: int, said: str
 ) -> None:
     script = write(
         tmp_path / "crash.py",
-        """
-        import os, time
+        f"""
+        import os, signal, time
 
         def work_then_die():
             end = time.time() + 1.0
             while time.time() < end:
                 sum(range(1000))
-            os._exit(3)
+            {death}
 
         work_then_die()
         """,
     )
     done = profwork("run", str(script), "-m", "pyspy", "-o", str(results))
-    assert done.returncode == 1
+    assert done.returncode == code, done.stderr
     manifest = json.loads((only_run(results) / "manifest.json").read_text())
     assert manifest["status"] == "error"
-    assert "exit code 3" in manifest["error"]
+    assert said in manifest["error"]
     assert "work_then_die" in (only_run(results) / "profile.folded").read_text()
+    # the duration is the body's, or (the child killed before it could say) the window sampled,
+    # from the body's release to its death: the body spun for a second by the clock first
+    assert manifest["duration"] is not None and manifest["duration"] >= 0.9
 
 
 def test_attach_records_a_live_process_for_a_duration(
@@ -206,13 +217,13 @@ def test_no_such_pid_is_one_line(command: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["attach", "dump"])
-def test_a_process_that_is_not_python_is_one_line(command: str) -> None:
+def test_a_process_that_is_not_python_is_one_line(command: str, tmp_path: Path) -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         done = (
-            profwork(command, str(sleeper.pid), "-d", "1")
+            profwork(command, str(sleeper.pid), "-d", "1", cwd=tmp_path)
             if command == "attach"
-            else (profwork(command, str(sleeper.pid)))
+            else (profwork(command, str(sleeper.pid), cwd=tmp_path))
         )
     finally:
         sleeper.kill()
@@ -328,3 +339,214 @@ def test_ctrl_c_during_a_sampled_run_interrupts_the_body_and_keeps_the_samples(
     assert manifest["status"] == "interrupted"
     assert manifest["duration"] < 30  # the child's body stopped, not ran its minute out
     assert "spin" in (run / "profile.folded").read_text()
+
+
+# ---- nothing lost, nothing left behind ------------------------------------------------------
+
+
+@pytest.fixture
+def stages(tmp_path: Path) -> Path:
+    """A target whose setup, body and teardown each leave a mark in $MARKS, and the one named
+    by $STALL takes a minute."""
+    return write(
+        tmp_path / "stages.py",
+        """
+        import os, pathlib, time
+        from profwork.targets import target
+
+        def mark(stage):
+            pathlib.Path(os.environ["MARKS"], stage).touch()
+            return 60 if os.environ.get("STALL") == stage else 0
+
+        def setup():
+            time.sleep(mark("setup"))
+
+        def teardown(state):
+            time.sleep(mark("teardown"))
+
+        def spin(seconds):
+            end = time.time() + seconds
+            while time.time() < end:
+                sum(range(1000))
+
+        @target("stages", setup=setup, teardown=teardown)
+        def stages(state):
+            spin(mark("body") or 1.0)
+        """,
+    )
+
+
+@pytest.mark.usefixtures("adopting")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+@pytest.mark.parametrize("stall", ["setup", "body", "teardown"])
+def test_an_interrupt_at_any_stage_of_a_sampled_run_keeps_the_samples_and_no_process(
+    stages: Path, results: Path, tmp_path: Path, stall: str, sig: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM while the child sets up, runs its body or tears down: the run is
+    `interrupted`, keeps what py-spy sampled of the body, and leaves no process behind."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proc = subprocess.Popen(
+        [PROFWORK, "run", f"{stages}:stages", "-m", "pyspy", "-o", str(results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "MARKS": str(marks), "STALL": stall},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (marks / stall).exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + sig, err
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    folded = (run / "profile.folded").read_text()
+    if stall == "setup":
+        assert not (marks / "body").exists() and "spin" not in folded
+    else:
+        assert "spin" in folded
+
+
+@pytest.mark.usefixtures("adopting")
+def test_a_thread_left_running_is_named_and_does_not_hold_the_run(
+    tmp_path: Path, results: Path
+) -> None:
+    """A body that leaves a non-daemon thread running forever: the child writes its facts once
+    its teardown is done and ends without waiting for the thread; the run is `ok`, says which
+    thread was left, and keeps the body's samples (within a minute, not after a 120 s wait)."""
+    script = write(
+        tmp_path / "leaky.py",
+        """
+        import threading, time
+
+        def forever():
+            while True:
+                time.sleep(0.1)
+
+        def work():
+            threading.Thread(target=forever, name="poller-forever").start()
+            end = time.time() + 1.0
+            while time.time() < end:
+                sum(range(1000))
+
+        work()
+        """,
+    )
+    done = profwork("run", str(script), "-m", "pyspy", "-o", str(results), timeout=60)
+    assert done.returncode == 0, done.stderr
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert any("poller-forever" in note for note in manifest["notes"]), manifest["notes"]
+    assert "poller-forever" in (run / "summary.md").read_text()
+    assert "work" in (run / "profile.folded").read_text()
+
+
+@pytest.mark.parametrize("rate", ["2.5", "1e20"])
+def test_pyspy_takes_a_whole_number_rate_and_says_so_before_starting(
+    rate: str, results: Path, tmp_path: Path
+) -> None:
+    for command in (["run", "example", "-m", "pyspy"], ["attach", str(os.getpid())]):
+        done = profwork(*command, "--rate", rate, "-o", str(results), cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            "profwork: error: py-spy takes a whole number of samples per second, from 1 to "
+            f"18446744073709551615; got --rate {float(rate):g} — e.g. --rate 100 "
+            "(py-spy's default) or --rate 250"
+        )
+        assert not list(results.glob("*/*"))
+
+
+def test_a_large_whole_rate_reaches_pyspy_as_an_integer(results: Path) -> None:
+    """1e6 used to reach py-spy as `1e+06`, which it refuses."""
+    done = profwork(
+        "run", "example", "-m", "pyspy", "--rate", "1e6", "-p", "rounds=1", "-o", str(results)
+    )
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((only_run(results) / "manifest.json").read_text())
+    assert manifest["options"]["rate"] == 1_000_000
+
+
+@pytest.mark.usefixtures("adopting")
+@pytest.mark.parametrize("command", ["run", "attach", "dump"])
+def test_a_hanging_pyspy_binary_is_one_line_within_seconds(
+    command: str, live: subprocess.Popen[bytes], tmp_path: Path, results: Path
+) -> None:
+    """A py-spy that prints nothing (here a script that sleeps, through a child `sleep`) is
+    stopped, with what it started, and named in one line, within seconds (it took 100 s)."""
+    hanging = tmp_path / "py-spy"
+    hanging.write_text("#!/bin/sh\nsleep 3600\n")
+    hanging.chmod(0o755)
+    args = {
+        "run": ["run", "example", "-m", "pyspy", "-o", str(results)],
+        "attach": ["attach", str(live.pid), "-o", str(results)],
+        "dump": ["dump", str(live.pid)],
+    }[command]
+    done = profwork(*args, env={"PROFWORK_PYSPY": str(hanging)}, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"profwork: error: py-spy ({hanging}) ")
+    assert "so it was stopped" in done.stderr
+    assert not list(results.glob("*/*"))
+
+
+@pytest.mark.parametrize("pid", ["999999", "sleep"])
+def test_a_failed_attach_creates_nothing(pid: str, tmp_path: Path) -> None:
+    """No such PID, or not Python: one line, and no `profiling_results/pid-N-…/` is left."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        target = str(sleeper.pid) if pid == "sleep" else pid
+        done = profwork("attach", target, "-d", "1", cwd=tmp_path)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert done.returncode == 2, done.stderr
+    assert not (tmp_path / "profiling_results").exists()
+
+
+def test_attach_classes_profwork_in_the_attached_process_as_profwork(
+    tmp_path: Path, results: Path
+) -> None:
+    """The attached process may be profwork itself (`profwork serve`), even a copy of it
+    imported from elsewhere than ours ($PYTHONPATH): its entry, CLI, click and `serve` frames
+    are above the body and trimmed, as in a run, and never ranked as user code."""
+    from profwork.frames import PROFWORK_DIR
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(PROFWORK_DIR, elsewhere / "profwork")
+    served = subprocess.Popen(
+        [sys.executable, "-m", "profwork", "serve", "api", "--size", "small", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(elsewhere)},
+    )
+    try:
+        assert served.stdout is not None
+        line = served.stdout.readline()
+        assert "serving api at" in line, (line, served.stderr and served.stderr.read())
+        pid = int(line.rsplit("(pid ", 1)[1].rstrip(")\n"))
+        done = profwork("attach", str(pid), "-d", "1", "--idle", "-o", str(results))
+    finally:
+        served.send_signal(signal.SIGTERM)
+        served.communicate(timeout=30)
+    assert done.returncode == 0, done.stderr
+    run = only_run(results)
+    folded = (run / "profile.folded").read_text()
+    assert folded.strip(), "py-spy recorded the idle server"
+    assert str(elsewhere) not in folded and "/click/" not in folded
+    summary = json.loads((run / "summary.json").read_text())
+    ranked = summary["bottlenecks"] + summary["hotspots"]
+    assert not [r for r in ranked if str(elsewhere) in r["file"] or r["kind"] == "profwork"]
+    assert "<module>" not in [r["function"] for r in summary["hotspots"]]

@@ -1,0 +1,90 @@
+"""SIGTERM and SIGHUP end profwork's work as Ctrl-C does (DESIGN §4).
+
+`timeout`, CI runners, Docker and systemd stop a process with SIGTERM, and a closed terminal
+sends SIGHUP. While `ending_as_interrupt()` is active, either signal raises `Terminated`, a
+`KeyboardInterrupt` that remembers the signal: every path that already keeps a Ctrl-C'd run
+(status `interrupted`, every artefact written, the py-spy child and py-spy stopped) applies as is,
+and the exit code becomes 128 + the signal's number instead of Ctrl-C's 130.
+
+Only the first of these signals interrupts: profwork is then already ending, and a second one
+(systemd and `timeout -k` repeat themselves; so do impatient users) must not cut the writing of
+what was measured short. It is reported on stderr and otherwise ignored; SIGKILL remains the way
+to abandon a run. SIGINT keeps Python's own handler. The previous handlers come back on exit,
+unless a signal was received: then the process is ending, and later ones are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+SIGNALS = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+CTRL_C_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal, delivered like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def describe(interrupt: BaseException) -> str:
+    """What interrupted: `SIGTERM` for a termination signal, else the user's Ctrl-C."""
+    if isinstance(interrupt, Terminated):
+        return f"interrupted by {signal.Signals(interrupt.signum).name}"
+    return "interrupted by the user (Ctrl-C)"
+
+
+@dataclass
+class Received:
+    """The termination signal received while the handlers were installed, if any."""
+
+    signum: int | None = None
+
+    def exit_code(self, code: int) -> int:
+        """The process's exit code: an interrupted command's 130 becomes 128 + the signal."""
+        if code == CTRL_C_EXIT and self.signum is not None:
+            return 128 + self.signum
+        return code
+
+
+@contextlib.contextmanager
+def ending_as_interrupt() -> Iterator[Received]:
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` (once; see the module's doc);
+    `received.signum` names the one that did.
+
+    Outside the main thread, where Python cannot install handlers, the block changes nothing."""
+    received = Received()
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if received.signum is not None:
+            # os.write: the interrupted code may be in the middle of writing to sys.stderr
+            name = signal.Signals(signum).name
+            with contextlib.suppress(OSError):
+                os.write(2, f"profwork: {name} received; still saving what was measured\n".encode())
+            return
+        received.signum = signum
+        raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            # once a signal has ended the work the process is ending too: a later one must not
+            # kill it before it reports (and change its exit code)
+            signal.signal(sig, old if received.signum is None else signal.SIG_IGN)
