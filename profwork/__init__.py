@@ -2,7 +2,9 @@
 
 The public API (imported lazily, so `import profwork` and `profwork --help` stay fast):
 
-- `run(spec, method=..., ...)` — profile a target and write its run directory (`pipeline.run`);
+- `run(target, method=..., size=..., params=...)` — profile a target and write its run
+  directory; returns a `Run` (its `path`, `manifest`, `profile` and `summary`);
+- `profile(method=...)` — `with profwork.profile() as p:` profiles a block of code (`p.run`);
 - `load(path)` — any run directory or profile file as a `Profile`;
 - `Profile`, `Frame`, `FrameKind` — the model;
 - `target`, `Target`, `Metrics` — declare targets of your own;
@@ -15,9 +17,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from profwork.api import Run, load, run
+    from profwork.block import profile
     from profwork.errors import ProfworkError
     from profwork.model import Frame, FrameKind, Profile
-    from profwork.pipeline import load, run
     from profwork.targets import Metrics, Target, target
 
 __all__ = [
@@ -26,8 +29,10 @@ __all__ = [
     "Metrics",
     "Profile",
     "ProfworkError",
+    "Run",
     "Target",
     "load",
+    "profile",
     "run",
     "target",
 ]
@@ -40,8 +45,10 @@ _WHERE = {
     "Metrics": "profwork.targets",
     "Target": "profwork.targets",
     "target": "profwork.targets",
-    "load": "profwork.pipeline",
-    "run": "profwork.pipeline",
+    "Run": "profwork.api",
+    "load": "profwork.api",
+    "run": "profwork.api",
+    "profile": "profwork.block",
 }
 
 
@@ -49,3 +56,7 @@ def __getattr__(name: str) -> Any:
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'profwork' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
