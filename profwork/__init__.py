@@ -6,6 +6,7 @@ The public API (imported lazily, so `import profwork` and `profwork --help` stay
   directory; returns a `Run` (its `path`, `manifest`, `profile` and `summary`);
 - `profile(method=...)` — `with profwork.profile() as p:` profiles a block of code (`p.run`);
 - `load(path)` — any run directory or profile file as a `Profile`;
+- `load_ipython_extension` — `%load_ext profwork` (the `%profwork` / `%%profwork` magics);
 - `Profile`, `Frame`, `FrameKind` — the model;
 - `target`, `Target`, `Metrics` — declare targets of your own;
 - `ProfworkError` — every error a user can fix, with its remedy.
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from profwork.api import Run, load, run
     from profwork.block import profile
     from profwork.errors import ProfworkError
+    from profwork.ipython import load_ipython_extension
     from profwork.model import Frame, FrameKind, Profile
     from profwork.targets import Metrics, Target, target
 
@@ -32,6 +34,7 @@ __all__ = [
     "Run",
     "Target",
     "load",
+    "load_ipython_extension",
     "profile",
     "run",
     "target",
@@ -49,6 +52,7 @@ _WHERE = {
     "load": "profwork.api",
     "run": "profwork.api",
     "profile": "profwork.block",
+    "load_ipython_extension": "profwork.ipython",
 }
 
 

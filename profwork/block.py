@@ -94,8 +94,11 @@ def _raw(
 def _sys_paths(caller: FrameType) -> dict[str, Any]:
     from profwork.frames import SysPaths
 
-    # the code around the block is the user's own, wherever it lives
-    return SysPaths.current((caller.f_code.co_filename,)).to_json()
+    # the code around the block is the user's own, wherever it lives (unless it is profwork's
+    # own magic, whose frame is then trimmed as everything above a body is)
+    file = caller.f_code.co_filename
+    own = Path(file).resolve().is_relative_to(Path(__file__).resolve().parent)
+    return SysPaths.current(() if own else (file,)).to_json()
 
 
 class _CProfileRecorder:

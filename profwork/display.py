@@ -87,8 +87,9 @@ def verdict(summary: Summary) -> str:
     return text + "."
 
 
-def summary_table(summary: Summary, rows: int = TABLE_ROWS) -> str:
-    """The bottleneck table (ranked by cumulative time), as HTML."""
+def summary_table(summary: Summary, rows: int | None = None) -> str:
+    """The bottleneck table (ranked by cumulative time), as HTML: the first `rows` (all the
+    summary holds, by default: its `top`)."""
     unit = summary.unit
     head = "".join(
         f"<th>{h}</th>"

@@ -20,6 +20,7 @@ def test_every_exported_name_is_reachable_and_nothing_else_is_promised() -> None
         "Run",
         "Target",
         "load",
+        "load_ipython_extension",
         "profile",
         "run",
         "target",
