@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
-    from profwork.model import Profile
+    from profwork.display import NotebookProfile
     from profwork.pipeline import RunResult
     from profwork.rundir import Manifest
 
@@ -35,7 +35,7 @@ class Run:
 
     path: Path
     manifest: Manifest
-    profile: Profile
+    profile: NotebookProfile
     summary: Summary
 
     @property
@@ -53,7 +53,9 @@ class Run:
 
     @classmethod
     def from_result(cls, result: RunResult) -> Run:
-        return cls(result.path, result.manifest, result.profile, result.summary)
+        from profwork.display import drawable
+
+        return cls(result.path, result.manifest, drawable(result.profile), result.summary)
 
     @classmethod
     def open(cls, path: str | Path, *, top: int = 15) -> Run:
@@ -63,8 +65,10 @@ class Run:
 
         directory = Path(path)
         manifest = Manifest.load(directory)
+        from profwork.display import drawable
+
         profile, summary = summarise(directory, top=top)
-        return cls(directory, manifest, profile, summary)
+        return cls(directory, manifest, drawable(profile), summary)
 
     def _repr_html_(self) -> str:
         from profwork.display import profile_html
@@ -118,9 +122,11 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def load(path: str | Path) -> Profile:
+def load(path: str | Path) -> NotebookProfile:
     """Any run directory or profile file profwork reads (pstats, speedscope, folded stacks,
-    pyinstrument session), as a `Profile`."""
+    pyinstrument session), as a `Profile` that also draws itself (`flame_svg()`, and its rich
+    display in a notebook)."""
+    from profwork.display import drawable
     from profwork.pipeline import load as load_path
 
-    return load_path(Path(path))
+    return drawable(load_path(Path(path)))

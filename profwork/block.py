@@ -38,8 +38,8 @@ from profwork.errors import MethodError
 
 if TYPE_CHECKING:
     from profwork.api import Run
+    from profwork.display import NotebookProfile
     from profwork.methods import Method, MethodOptions, RawArtefact, Status
-    from profwork.model import Profile
 
 
 class BlockFacts:
@@ -348,7 +348,7 @@ class Block:
         return self._run
 
     @property
-    def profile(self) -> Profile:
+    def profile(self) -> NotebookProfile:
         return self.run.profile
 
     @property

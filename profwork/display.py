@@ -8,18 +8,41 @@ readable where they are not). Every text from profiled code is escaped here, as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profwork.model import Profile
 from profwork.renderers.flamesvg import FlameSvg, escape
 from profwork.units import format_calls, format_fact, format_quantity, format_share, visible
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
-    from profwork.model import FunctionRow, Profile
+    from profwork.model import FunctionRow
 
 TABLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class NotebookProfile(Profile):
+    """A `Profile` that draws itself: what `profwork.load`, a run's and a block's `.profile`
+    give. (The model itself imports nothing of profwork, so drawing lives up here.)"""
+
+    def flame_svg(self, width: int = 1200) -> FlameGraph:
+        """The interactive flame graph (`flame.svg`'s drawing) `width` px wide: it displays
+        inline in a notebook; `.svg` is the text and `save(path)` writes it."""
+        return flame_graph(self, width=width)
+
+    def _repr_html_(self) -> str:
+        """A notebook's rich display: the verdict, the summary table and the flame graph."""
+        return profile_html(self)
+
+
+def drawable(profile: Profile) -> NotebookProfile:
+    """`profile` as a `NotebookProfile` (the same data; its views are computed again)."""
+    if isinstance(profile, NotebookProfile):
+        return profile
+    return NotebookProfile(**{f.name: getattr(profile, f.name) for f in fields(Profile)})
 
 
 @dataclass(frozen=True)

@@ -350,7 +350,8 @@ class Profile:
         found = {b: w for (a, b), w in self._edges.items() if a == caller and b != caller}
         return dict(sorted(found.items(), key=lambda item: -item[1]))
 
-    # ---- views for notebooks (their imports are lazy: this module imports nothing of profwork)
+    # ---- views for notebooks (pandas is imported lazily; the flame graph and the rich display
+    # are on `profwork.display.NotebookProfile`, since this module imports nothing of profwork)
 
     def to_dataframe(self, by: RankBy = "cumulative") -> Any:
         """Every function as a pandas DataFrame, one row each, ranked `by` (see `top`);
@@ -396,19 +397,6 @@ class Profile:
         )
         frame.attrs["unit"] = self.unit
         return frame
-
-    def flame_svg(self, width: int = 1200) -> Any:
-        """The interactive flame graph (`flame.svg`'s drawing) `width` px wide: an object whose
-        `.svg` is the text and that a notebook displays inline (`save(path)` writes it)."""
-        from profwork.display import flame_graph
-
-        return flame_graph(self, width=width)
-
-    def _repr_html_(self) -> str:
-        """A notebook's rich display: the verdict, the summary table and the flame graph."""
-        from profwork.display import profile_html
-
-        return profile_html(self)
 
     def heaviest_paths(self, n: int = 5) -> list[tuple[Stack, float]]:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import profwork
+from profwork.display import NotebookProfile, drawable
 from profwork.model import Frame, FrameKind, FunctionStats, Profile
 from tests.fixtures_profiles import HANDLER, MAIN, QUERY, build
 
@@ -225,20 +226,20 @@ def test_to_dataframe_without_pandas_says_how_to_get_it() -> None:
 
 
 def test_the_notebook_display_has_the_verdict_the_table_and_the_flame_graph() -> None:
-    html = sampled()._repr_html_()
+    html = drawable(sampled())._repr_html_()
     assert "Most of the work is in Repository.query" in html
     assert '<table class="profwork-summary">' in html
     assert "<svg" in html and "Session.execute" in html
-    svg = sampled().flame_svg(width=600)
+    svg = drawable(sampled()).flame_svg(width=600)
     assert str(svg).startswith("<svg") and 'width="600"' in str(svg)
 
 
 def test_the_notebook_display_escapes_profiled_names(tmp_path: Path) -> None:
     evil = Frame("<script>alert(1)</script>", "/srv/<img src=x>.py", 1)
-    html = build({(MAIN, evil): 1.0})._repr_html_()
+    html = drawable(build({(MAIN, evil): 1.0}))._repr_html_()
     assert "<script>alert(1)" not in html and "<img src=x>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    path = build({(evil,): 1.0}).flame_svg().save(tmp_path / "f.svg")
+    path = drawable(build({(evil,): 1.0})).flame_svg().save(tmp_path / "f.svg")
     assert "<script>alert" not in path.read_text(encoding="utf-8")
 
 
@@ -255,6 +256,9 @@ def test_load_reads_any_file_profwork_reads(tmp_path: Path) -> None:
         fib(12)
     loaded = profwork.load(str(p.path / "profile.pstats"))
     assert loaded.find("fib") and loaded.is_exact
+    # what the API gives draws itself, and is a Profile like any other
+    assert isinstance(loaded, NotebookProfile) and isinstance(p.profile, NotebookProfile)
+    assert isinstance(loaded, profwork.Profile) and "<svg" in str(loaded.flame_svg())
     folded = profwork.load(p.path / "profile.folded")
     assert folded.find("fib")
     assert os.path.samefile(profwork.load(p.path).metadata["source"], p.path)
