@@ -95,7 +95,7 @@ def test_script_runs_as_main_with_its_arguments(tmp_path: Path) -> None:
         """,
     )
     t = resolve(str(script), argv=["--limit", "3"])
-    facts = runner.execute(t.bind(), runner.NoHook())
+    facts = runner.execute(t.bind(), runner.Hook())
     assert facts.status == "ok", facts.error
     assert out.read_text() == "--limit 3"
     assert sys.argv[1:] != ["--limit", "3"]  # restored
@@ -115,7 +115,7 @@ def test_module_spec_runs_like_python_dash_m(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     t = resolve("jobpkg.nightly", module=True)
-    assert runner.execute(t.bind(), runner.NoHook()).status == "ok"
+    assert runner.execute(t.bind(), runner.Hook()).status == "ok"
     assert out.read_text() == "ran"
     assert t.name == "jobpkg.nightly"
 
@@ -157,19 +157,19 @@ def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() 
 
 def test_a_body_reports_target_metrics() -> None:
     t = target("t")(lambda: Metrics({"GET /": {"p50": 0.01}}))
-    assert runner.execute(t.bind(), runner.NoHook()).metrics == {"GET /": {"p50": 0.01}}
+    assert runner.execute(t.bind(), runner.Hook()).metrics == {"GET /": {"p50": 0.01}}
 
 
 def test_keyboard_interrupt_in_the_body_is_status_interrupted() -> None:
     def body() -> None:
         raise KeyboardInterrupt
 
-    facts = runner.execute(target("t")(body).bind(), runner.NoHook())
+    facts = runner.execute(target("t")(body).bind(), runner.Hook())
     assert facts.status == "interrupted"
 
 
 def test_script_exit_zero_is_ok_and_nonzero_is_an_error(tmp_path: Path) -> None:
     ok = resolve(str(write(tmp_path / "ok.py", "import sys\nsys.exit(0)\n")))
     bad = resolve(str(write(tmp_path / "bad.py", "import sys\nsys.exit(3)\n")))
-    assert runner.execute(ok.bind(), runner.NoHook()).status == "ok"
-    assert runner.execute(bad.bind(), runner.NoHook()).status == "error"
+    assert runner.execute(ok.bind(), runner.Hook()).status == "ok"
+    assert runner.execute(bad.bind(), runner.Hook()).status == "error"
