@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from profwork import targets
+from profwork import specs
 from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
 from profwork.methods import Method, MethodOptions, RawArtefact, get_method, method_options
@@ -72,11 +72,11 @@ def run(
     method declares before anything runs."""
     profiler = get_method(method)
     chosen = method_options(profiler, options)
-    target = targets.resolve(spec, module=module, argv=argv)
+    target = specs.resolve(spec, module=module, argv=argv)
     bound = target.bind(params, size)
     method = profiler.name  # the registered spelling (`-m cProfile` is cprofile)
     started = datetime.now().astimezone()
-    name = targets.slug(target.spec or target.name, module) if target.spec else target.name
+    name = specs.slug(target.spec or target.name, module) if target.spec else target.name
     # an output base that cannot hold a run is refused here, before the target runs; every
     # path is absolute from now on, and the facts of the working directory are taken now,
     # since the target may change it
@@ -126,7 +126,7 @@ def attach(
     chosen = method_options(pyspy.METHOD, options)
     name, argv = pyspy.process_facts(pid)
     started = datetime.now().astimezone()
-    label = f"pid-{pid}-{targets.slug(name, module=True)}"
+    label = f"pid-{pid}-{specs.slug(name, module=True)}"
     run_dir: RunDir | None = None
 
     def raw_dir() -> Path:

@@ -25,12 +25,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
+from profwork import targets
 from profwork.errors import TargetSetupError
 from profwork.targets import Metrics
 
@@ -147,6 +148,12 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
                 f"teardown failed:\n{_describe(exc)}"
             )
     return facts
+
+
+# The functions that call a target's body, innermost last on every stack: `execute` and the
+# target's own callers. The stack rules trim everything down to the last of them
+# (`profwork.stacks.calls_body`), so a new place that calls the body must be added here.
+BODY_CALLERS: tuple[Callable[..., Any], ...] = (execute, *targets.BODY_CALLERS)
 
 
 @contextmanager

@@ -9,7 +9,8 @@ import pytest
 
 from profwork import runner
 from profwork.errors import TargetError
-from profwork.targets import Metrics, registered, resolve, slug, target
+from profwork.specs import slug
+from profwork.targets import Metrics, registered, resolve, target
 from tests.conftest import write
 
 
@@ -128,6 +129,8 @@ def test_slugs_name_run_directories() -> None:
 
 
 def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() -> None:
+    """And the hook's `after_body` runs too, however the body ended: under py-spy it is what
+    stops the sampling before the teardown."""
     events: list[str] = []
 
     def setup() -> str:
@@ -137,12 +140,18 @@ def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() 
     def teardown(state: str) -> None:
         events.append(f"teardown {state}")
 
-    class Hook:
+    class Hook(runner.Hook):
+        def before_body(self) -> None:
+            events.append("before body")
+
         def start(self) -> None:
             events.append("start")
 
         def stop(self) -> None:
             events.append("stop")
+
+        def after_body(self) -> None:
+            events.append("after body")
 
     def body(state: str) -> None:
         events.append("body")
@@ -150,9 +159,32 @@ def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() 
 
     t = target("t", setup=setup, teardown=teardown)(body)
     facts = runner.execute(t.bind(), Hook())
-    assert events == ["setup", "start", "body", "stop", "teardown state"]
+    assert events == [
+        "setup",
+        "before body",
+        "start",
+        "body",
+        "stop",
+        "after body",
+        "teardown state",
+    ]
     assert facts.status == "error"
     assert facts.error is not None and "ValueError: boom" in facts.error
+
+
+def test_a_hook_that_overrides_only_start_and_stop_runs_the_body_between_them() -> None:
+    events: list[str] = []
+
+    class Timer(runner.Hook):  # the optional members are declared no-ops on `runner.Hook`
+        def start(self) -> None:
+            events.append("start")
+
+        def stop(self) -> None:
+            events.append("stop")
+
+    t = target("t")(lambda: events.append("body"))
+    assert runner.execute(t.bind(), Timer()).status == "ok"
+    assert events == ["start", "body", "stop"]
 
 
 def test_a_body_reports_target_metrics() -> None:
