@@ -32,9 +32,7 @@ from profwork.targets import BoundTarget
 from tests.conftest import only_run, profwork
 
 # The options issue 18's memory and line methods need: a frame depth, repeatable functions.
-FRAME_DEPTH = integer(
-    "frame-depth", help="Frames kept per allocation.", default=32, example="32"
-)
+FRAME_DEPTH = integer("frame-depth", help="Frames kept per allocation.", default=32, example="32")
 FUNCTIONS = texts("function", help="A function to time line by line.", metavar="MOD:FUNC")
 INTERVAL = number("interval", help="Seconds between RSS samples.", default=0.1, check=positive)
 LEAKS = flag("leak-check", help="Compare snapshots.")
@@ -147,10 +145,8 @@ def test_attach_offers_the_options_of_the_method_that_attaches() -> None:
 
 
 def test_the_manifest_records_the_options_of_the_method_that_ran(results: Path) -> None:
-    done = profwork(
-        "run", "example", "-m", "pyinstrument", "--rate", "500", "-p", "rounds=1", "-o",
-        str(results),
-    )
+    args = ["-m", "pyinstrument", "--rate", "500", "-p", "rounds=1", "-o", str(results)]
+    done = profwork("run", "example", *args)
 
     assert done.returncode == 0, done.stderr
     manifest = json.loads((only_run(results) / "manifest.json").read_text())
