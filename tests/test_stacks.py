@@ -12,7 +12,7 @@ import pytest
 from profwork import pipeline, runner
 from profwork.model import FrameKind
 from profwork.stacks import calls_body
-from tests.conftest import require, write
+from tests.conftest import only_run, profwork, write
 
 SPIN = """
 import time
@@ -63,16 +63,13 @@ WITH_SETUP = target("with-setup", setup=lambda: "state")(with_state)
 @pytest.mark.parametrize("spec", BODIES)
 @pytest.mark.parametrize("method", ["cprofile", "pyinstrument", "pyspy"])
 def test_the_target_code_starts_at_the_body_whatever_calls_it(
-    method: str, spec: str, code: Path, monkeypatch: pytest.MonkeyPatch
+    method: str, spec: str, code: Path, results: Path
 ) -> None:
-    if method == "pyspy":
-        require(pipeline.get_method("pyspy") is not None, "py-spy")
-    monkeypatch.chdir(code)
+    done = profwork("run", spec, "-m", method, "-o", str(results), cwd=code)
 
-    run = pipeline.run(spec, method=method, output=code / "runs")
-
-    assert run.manifest.status == "ok", run.manifest.error
-    user = [s for s in run.profile.stacks if any(f.kind is FrameKind.USER for f in s)]
+    assert done.returncode == 0, done.stderr
+    profile = pipeline.load(only_run(results))  # the run's raw data, normalised again
+    user = [s for s in profile.stacks if any(f.kind is FrameKind.USER for f in s)]
     assert user, "no sample of the target's code"
     for stack in user:
         real = [f for f in stack if not f.is_pseudo]
