@@ -25,6 +25,7 @@ from profwork.methods import (
     method_options,
     number,
     positive,
+    text,
     texts,
 )
 from profwork.model import Profile, Unit
@@ -36,6 +37,7 @@ FRAME_DEPTH = integer("frame-depth", help="Frames kept per allocation.", default
 FUNCTIONS = texts("function", help="A function to time line by line.", metavar="MOD:FUNC")
 INTERVAL = number("interval", help="Seconds between RSS samples.", default=0.1, check=positive)
 LEAKS = flag("leak-check", help="Compare snapshots.")
+MODE = text("mode", help="What the clock measures.", example="wall")
 
 
 class _Declaring:
@@ -43,7 +45,7 @@ class _Declaring:
 
     name = "declaring"
     unit: Unit = "bytes"
-    options: tuple[MethodOption[Any], ...] = (FRAME_DEPTH, FUNCTIONS, INTERVAL, LEAKS)
+    options: tuple[MethodOption[Any], ...] = (FRAME_DEPTH, FUNCTIONS, INTERVAL, LEAKS, MODE)
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
         raise NotImplementedError
@@ -57,13 +59,20 @@ METHOD = _Declaring()
 
 def test_a_method_gets_its_declared_options_typed_with_defaults_filled_in() -> None:
     options = method_options(
-        METHOD, {"frame-depth": "8", "function": ("app.py:slow", "pkg.mod:g"), "threads": True}
+        METHOD,
+        {
+            "frame-depth": "8",
+            "function": ("app.py:slow", "pkg.mod:g"),
+            "threads": True,
+            "mode": "wall",
+        },
     )
 
     assert FRAME_DEPTH.of(options) == 8
     assert FUNCTIONS.of(options) == ("app.py:slow", "pkg.mod:g")
     assert INTERVAL.of(options) == 0.1  # not given: its default
     assert LEAKS.of(options) is False
+    assert MODE.of(options) == "wall"
     assert options.threads is True  # a common option, taken by every method
     assert options.to_json() == {
         "threads": True,
@@ -71,6 +80,7 @@ def test_a_method_gets_its_declared_options_typed_with_defaults_filled_in() -> N
         "function": ["app.py:slow", "pkg.mod:g"],
         "interval": 0.1,
         "leak-check": False,
+        "mode": "wall",
     }
 
 
@@ -88,6 +98,7 @@ def test_python_values_are_taken_as_well_as_command_line_text() -> None:
         ({"interval": "-1"}, "--interval -1 is not a positive finite number"),
         ({"interval": "nan"}, "--interval nan is not a positive finite number"),
         ({"leak-check": "yes"}, "--leak-check yes takes no value: it is a flag"),
+        ({"mode": 3}, "--mode 3 is not a text"),
     ],
 )
 def test_a_value_an_option_cannot_take_is_one_line_saying_why(
