@@ -113,7 +113,7 @@ def rate_argument(rate: float | None) -> int:
 
 def _rate(rate: float | None) -> float | None:
     """The check of `--rate`: positive, then a whole number py-spy takes."""
-    return None if positive(rate) is None else rate_argument(rate)
+    return None if positive(rate) is None else float(rate_argument(rate))
 
 
 # py-spy's options (`run -m pyspy` and `attach`): declared here, offered and checked by profwork.
