@@ -87,6 +87,7 @@ def run(
     size: str | None = None,
     params: Mapping[str, Any] | None = None,
     output: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
     top: int = 15,
     module: bool = False,
     argv: tuple[str, ...] = (),
@@ -96,7 +97,8 @@ def run(
     directory under `output` (default `./profiling_results`), exactly as `profwork run` does.
 
     `params` are the target's parameters by name, typed from its signature (values may be given
-    as Python values or as the strings `-p` takes). A body that raises still gives a run, with
+    as Python values or as the strings `-p` takes); `options` are the method's options by name
+    (`{"rate": 250}`, `{"threads": True}`, as `--rate`, `--threads` give them). A body that raises still gives a run, with
     `status == "error"`; bad input raises `ProfworkError`, with its remedy."""
     from profwork import pipeline
 
@@ -108,6 +110,7 @@ def run(
         method=method,
         params=given,
         size=size,
+        options=options,
         output=Path(output) if output is not None else None,
         top=top,
         command=["python", "-c", f"profwork.run({target!r}, method={method!r})"],

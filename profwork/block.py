@@ -106,11 +106,7 @@ class _CProfileRecorder:
     the hook a target run installs before its body starts)."""
 
     def __init__(self, options: MethodOptions, caller: FrameType) -> None:
-        if options.rate is not None:
-            raise MethodError(
-                "cprofile records every call and has no sampling rate",
-                remedy="drop rate, or profile with method='pyinstrument' or 'pyspy'",
-            )
+        # (cprofile declares no rate: `method_options` refused one already)
         self.caller = caller
         self.profiler = cProfile.Profile()
 
@@ -170,10 +166,11 @@ class _PyinstrumentRecorder:
     def __init__(self, options: MethodOptions, caller: FrameType) -> None:
         from pyinstrument import Profiler
 
-        from profwork.methods.pyinstrument import DEFAULT_INTERVAL
+        from profwork.methods.pyinstrument import DEFAULT_INTERVAL, RATE
 
+        rate = RATE.of(options)
         self.caller = caller
-        self.interval = 1.0 / options.rate if options.rate else DEFAULT_INTERVAL
+        self.interval = 1.0 / rate if rate else DEFAULT_INTERVAL
         self.profiler = Profiler(interval=self.interval, async_mode="enabled")
 
     def start(self) -> None:
@@ -214,7 +211,7 @@ class _PyspyRecorder:
 
         self.options = options
         self.caller = caller
-        self.rate = pyspy.rate_argument(options.rate)
+        self.rate = pyspy.rate_argument(pyspy.RATE.of(options))
         self.staging = Path(_temporary_directory())
         self.recording = self.staging / pyspy.RECORDING
         self.recorder: Any = None
@@ -327,11 +324,11 @@ class Block:
         caller: FrameType | None = None,
         spec: str | None = None,
     ) -> None:
-        from profwork.methods import MethodOptions, get_method
+        from profwork.methods import get_method, method_options
 
         self.method = get_method(method)
         self.name = name
-        self.options = MethodOptions(rate=rate)
+        self.options = method_options(self.method, {} if rate is None else {"rate": rate})
         self.output = Path(output) if output is not None else None
         self.top = top
         self.spec = spec or f"with profwork.profile(method={self.method.name!r})"
@@ -388,7 +385,7 @@ class Block:
     def _write(self, recorder: Recorder, facts: BlockFacts) -> Run:
         from profwork.api import Run
         from profwork.pipeline import _complete
-        from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit
+        from profwork.rundir import DEFAULT_BASE, RunDir, RunInfo, git_commit
 
         assert self._at is not None
         run_dir = RunDir(self.output or DEFAULT_BASE, self.name, self.method.name, self._at)
@@ -397,19 +394,16 @@ class Block:
         except BaseException:
             run_dir.discard()
             raise
-        manifest = Manifest(
+        info = RunInfo(
             target=self.name,
             spec=self.spec,
             method=self.method.name,
-            options={"rate": raw.meta.get("rate")},
+            options={**self.options.to_json(), "rate": raw.meta.get("rate")},
             started_at=self._at.isoformat(timespec="seconds"),
-            duration=facts.duration,
-            status=facts.status,
-            error=facts.error,
-            command=list(sys.argv),
+            command=tuple(sys.argv),
             git_commit=git_commit(),
         )
-        return Run.from_result(_complete(self.method, raw, run_dir, manifest, self.top, _quiet))
+        return Run.from_result(_complete(self.method, raw, run_dir, info, self.top, _quiet))
 
 
 def _quiet(_: str) -> None:

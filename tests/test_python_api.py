@@ -265,3 +265,20 @@ def test_load_reads_any_file_profwork_reads(tmp_path: Path) -> None:
     folded = profwork.load(p.path / "profile.folded")
     assert folded.find("fib")
     assert os.path.samefile(profwork.load(p.path).metadata["source"], p.path)
+
+
+def test_method_options_go_by_name_and_a_refused_one_is_one_error(tmp_path: Path) -> None:
+    run = profwork.run(
+        "example",
+        method="pyinstrument",
+        size="small",
+        params={"rounds": 1},
+        options={"rate": 250},
+        output=tmp_path,
+    )
+    assert run.manifest.options["rate"] == 250
+    with pytest.raises(profwork.ProfworkError, match="rate"):
+        profwork.profile("cprofile", rate=100)  # cprofile records every call: no rate
+    with profwork.profile("pyinstrument", rate=500, output=tmp_path) as p:
+        busy(0.1)
+    assert p.run.manifest.options["rate"] == 500
