@@ -324,8 +324,19 @@ def run(
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 
+attach_method_option = click.option(
+    "-m",
+    "--method",
+    type=METHOD,
+    default="pyspy",
+    show_default=True,
+    help="The profiler; one that can attach to a running process.",
+)
+
+
 @cli.command()
 @click.argument("pid", type=int)
+@attach_method_option
 @click.option(
     "-d",
     "--duration",
@@ -346,6 +357,7 @@ def run(
 def attach(
     ctx: click.Context,
     pid: int,
+    method: str,
     duration: float | None,
     rate: float | None,
     native: bool,
@@ -356,12 +368,14 @@ def attach(
     output: Path | None,
     top: int,
 ) -> None:
-    """Record a running Python process PID with py-spy (until -d runs out, Ctrl-C or its exit)."""
+    """Record a running Python process PID (with py-spy unless -m says otherwise) until -d runs
+    out, Ctrl-C or its exit."""
     from profwork import console, pipeline
     from profwork.methods import MethodOptions
 
     result = pipeline.attach(
         pid,
+        method=method,
         duration=duration,
         options=MethodOptions(
             rate=rate, threads=threads, native=native, subprocesses=subprocesses, idle=idle, gil=gil
@@ -383,12 +397,13 @@ def attach(
 
 @cli.command()
 @click.argument("pid", type=int)
-def dump(pid: int) -> None:
+@attach_method_option
+def dump(pid: int, method: str) -> None:
     """Print the current stack of every thread of a running Python process."""
     from profwork import console
-    from profwork.methods import pyspy
+    from profwork.methods import get_attachable
 
-    console.dump(pid, pyspy.dump(pid))
+    console.dump(pid, get_attachable(method).dump(pid))
 
 
 @cli.command()

@@ -96,21 +96,21 @@ def run(
         options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
         size=size,
         started_at=started.isoformat(timespec="seconds"),
-        duration=raw.duration,
-        status=raw.status,
-        error=raw.error,
-        target_metrics=dict(raw.meta.get("target_metrics") or {}),
+        duration=raw.facts.duration,
+        status=raw.facts.status,
+        error=raw.facts.error,
+        target_metrics={k: dict(v) for k, v in raw.facts.metrics.items()},
         command=command_line,
         git_commit=commit,
     )
     result = _complete(profiler, raw, run_dir, manifest, top, on_stage)
-    exit_code = raw.meta.get("exit_code")
-    return dataclasses.replace(result, exit_code=exit_code if isinstance(exit_code, int) else None)
+    return dataclasses.replace(result, exit_code=raw.facts.exit_code)
 
 
 def attach(
     pid: int,
     *,
+    method: str = "pyspy",
     duration: float | None = None,
     options: MethodOptions | None = None,
     output: Path | None = None,
@@ -118,27 +118,29 @@ def attach(
     command: Sequence[str] | None = None,
     on_stage: Stage = _quiet,
 ) -> RunResult:
-    """Record a running Python process with py-spy and write its run directory.
+    """Record a running Python process with a method that can attach (`methods.Attachable`;
+    py-spy) and write its run directory.
 
-    Nothing is created under the output directory until py-spy has recorded: a PID that is not
-    there, not Python or not permitted leaves no trace."""
-    from profwork.methods import pyspy
+    Nothing is created under the output directory until the method has recorded: a PID that is
+    not there, not Python or not permitted leaves no trace."""
+    from profwork.methods import get_attachable
+    from profwork.processes import process_facts
 
     options = options or MethodOptions()
-    pyspy.rate_argument(options.rate)
-    name, argv = pyspy.process_facts(pid)
+    attacher = get_attachable(method)
+    name, argv = process_facts(pid)
     started = datetime.now().astimezone()
     label = f"pid-{pid}-{targets.slug(name, module=True)}"
     run_dir: RunDir | None = None
 
     def raw_dir() -> Path:
         nonlocal run_dir
-        run_dir = RunDir(output or DEFAULT_BASE, label, "pyspy", started)
+        run_dir = RunDir(output or DEFAULT_BASE, label, attacher.name, started)
         return run_dir.raw
 
     on_stage(f"attaching to process {pid} ({name})" + (f" for {duration:g} s" if duration else ""))
     try:
-        raw = pyspy.METHOD.attach(pid, options, duration, raw_dir)
+        raw = attacher.attach(pid, raw_dir, options, duration)
     except BaseException:
         if run_dir is not None:
             shutil.rmtree(run_dir.temp, ignore_errors=True)
@@ -147,17 +149,17 @@ def attach(
     manifest = Manifest(
         target=label,
         spec=f"pid {pid}",
-        method="pyspy",
+        method=attacher.name,
         params={"pid": pid, "process": name, "cmdline": argv, "requested_duration": duration},
         options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
         started_at=started.isoformat(timespec="seconds"),
-        duration=raw.duration,
-        status=raw.status,
-        error=raw.error,
+        duration=raw.facts.duration,
+        status=raw.facts.status,
+        error=raw.facts.error,
         command=list(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
-    result = _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+    result = _complete(get_method(attacher.name), raw, run_dir, manifest, top, on_stage)
     return dataclasses.replace(result, process_exited=bool(raw.meta.get("process_exited")))
 
 

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping
 from profwork.model import Frame, FrameKind, Stack
 
 # profwork's modules that call the body: everything up to their last frame is above the body.
-# The runner (`runner.execute`) and the target wrapper (`BoundTarget.body_call`) live there; moving
-# the call of the body to another module means adding that module here.
-BODY_CALLERS = ("/profwork/runner.py", "/profwork/targets.py")
+# The runner (`runner.execute`) and the target wrapper (`BoundTarget.body_call`) live there, and
+# the py-spy child's handshake, which the runner calls around the body; moving the call of the
+# body to another module means adding that module here.
+BODY_CALLERS = ("/profwork/runner.py", "/profwork/targets.py", "/profwork/child.py")
 
 
 def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:

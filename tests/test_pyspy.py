@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from profwork.methods import pyspy
+from profwork.methods import pyspy_tool
 from tests.conftest import PROFWORK, only_run, profwork, profwork_interrupted, require, write
 
 BIN = Path(sys.executable).parent
@@ -246,7 +246,7 @@ def test_missing_ptrace_permission_names_the_fixes(live: subprocess.Popen[bytes]
         env={**os.environ, "RUST_BACKTRACE": "1"},
     )
     assert denied.returncode != 0
-    error = pyspy.explain(denied.stdout + denied.stderr, live.pid)
+    error = pyspy_tool.explain(denied.stdout + denied.stderr, live.pid)
     assert str(error).startswith(f"not permitted to trace process {live.pid}")
     assert "CAP_SYS_PTRACE" in str(error) and "ptrace_scope" in str(error)
     assert "\n" not in str(error)

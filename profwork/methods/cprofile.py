@@ -91,17 +91,12 @@ class CProfileMethod:
             directory=raw_dir,
             format="pstats",
             files=(*files, QUALNAMES),
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "threads": threads,
                 "options": {"threads": options.threads},
                 "rate": None,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()
@@ -123,7 +118,7 @@ class CProfileMethod:
         with_roots = len(parts) > 1 or bool(raw.meta.get("options", {}).get("threads"))
         stacks: dict[Stack, float] = {}
         stats: dict[Frame, FunctionStats] = {}
-        notes: list[str] = list(raw.meta.get("notes", ()))  # the runner's (os._exit(0), …)
+        notes: list[str] = list(raw.facts.notes)  # the runner's (os._exit(0), …)
         for thread, part in parts:
             root: Stack = ()
             if with_roots:
@@ -151,8 +146,8 @@ class CProfileMethod:
                 "rate": None,
                 "stacks": "rebuilt from the caller graph",
                 "threads": len(parts),
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )
