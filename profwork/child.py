@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING
 
 from profwork.facts import RunFacts
 from profwork.processes import kill_group, wait_through
+from profwork.runner import Hook
 
 if TYPE_CHECKING:
     from profwork.targets import BoundTarget
@@ -117,7 +118,7 @@ class ChildRequest:
 # ---- the child's end ----------------------------------------------------------------------------
 
 
-class Handshake:
+class Handshake(Hook):
     """The child's side: report READY after setup and wait for GO; report DONE after the body
     (however it ended) and wait for TEARDOWN. A parent that is gone (EOF, a broken pipe) leaves
     the child to carry on alone."""

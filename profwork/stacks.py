@@ -20,8 +20,8 @@ from profwork.model import Frame, FrameKind, Stack
 
 # profwork's modules that call the body: everything up to their last frame is above the body.
 # The runner (`runner.execute`) and the target wrapper (`BoundTarget.body_call`) live there, and
-# the py-spy child's handshake, which the runner calls around the body; moving the call of the
-# body to another module means adding that module here.
+# the py-spy child's handshake, which the runner calls around the body (idle samples of the child
+# waiting for its parent); moving the call of the body to another module means adding it here.
 BODY_CALLERS = ("/profwork/runner.py", "/profwork/targets.py", "/profwork/child.py")
 
 
