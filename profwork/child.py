@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     from profwork import runner
     from profwork.errors import ProfworkError, TargetSetupError
     from profwork.signals import ending_as_interrupt
-    from profwork.targets import resolve
+    from profwork.specs import resolve
 
     request = ChildRequest.from_json(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
     handshake = Handshake(

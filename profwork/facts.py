@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
-Status = Literal["ok", "error", "interrupted"]
+from profwork.model import Status
+
 STATUSES: tuple[Status, ...] = get_args(Status)
 
 Metrics = Mapping[str, Mapping[str, float]]

@@ -36,6 +36,8 @@ from profwork.frames import Classifier, SysPaths
 from profwork.methods import MethodOptions, RawArtefact
 from profwork.methods.pyspy_tool import (
     DEFAULT_RATE,
+    OPTIONS,
+    RATE,
     Recorder,
     binary,
     rate_argument,
@@ -55,10 +57,10 @@ SETTLE = 0.15
 class PyspyMethod:
     name = "pyspy"
     unit: Unit = "seconds"
+    options = OPTIONS
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
-        rate_argument(options.rate)  # fail before starting anything on a rate py-spy refuses
-        binary()  # … or when py-spy is missing
+        binary()  # fail before starting anything when py-spy is missing
         child = Child(bound, raw_dir / CHILD_RESULT)
         recorder: Recorder | None = None
         interrupts: list[KeyboardInterrupt] = []
@@ -148,7 +150,6 @@ class PyspyMethod:
         """Record a running process for `duration` seconds, until it exits, or until Ctrl-C
         (or SIGTERM, SIGHUP). Nothing is written until py-spy has recorded: the recording goes
         to a staging directory and, once it is over, into the `raw_dir()` it asks for then."""
-        rate_argument(options.rate)
         require_process(pid)
         paths = interpreter_paths(pid)
         staging = Path(tempfile.mkdtemp(prefix="profwork-attach-"))
@@ -200,14 +201,8 @@ class PyspyMethod:
             facts=facts,
             meta={
                 **meta,
-                "rate": rate_argument(options.rate),
-                "options": {
-                    "threads": options.threads,
-                    "native": options.native,
-                    "subprocesses": options.subprocesses,
-                    "idle": options.idle,
-                    "gil": options.gil,
-                },
+                "rate": rate_argument(RATE.of(options)),
+                "options": options.to_json(),
             },
         )
         raw.save()

@@ -20,10 +20,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from profwork.errors import MethodError, ProfworkError
-from profwork.methods import MethodOptions
+from profwork.methods import MethodOption, MethodOptions, flag, number, positive
 from profwork.processes import (
     ThreadDump,
     kill_group,
@@ -78,6 +78,26 @@ def rate_argument(rate: float | None) -> int:
     return int(rate)
 
 
+def _rate(rate: float | None) -> float | None:
+    """The check of `--rate`: positive, then a whole number py-spy takes."""
+    return None if positive(rate) is None else float(rate_argument(rate))
+
+
+# py-spy's options (`run -m pyspy` and `attach`): declared here, offered and checked by profwork.
+RATE = number(
+    "rate",
+    help=f"Samples per second, a whole number (default: {DEFAULT_RATE}).",
+    metavar="HZ",
+    example=str(DEFAULT_RATE),
+    check=_rate,
+)
+NATIVE = flag("native", help="Native (C/C++/Cython) frames too.")
+SUBPROCESSES = flag("subprocesses", help="Follow subprocesses.")
+IDLE = flag("idle", help="Keep samples of idle threads.")
+GIL = flag("gil", help="Only samples holding the GIL.")
+OPTIONS: tuple[MethodOption[Any], ...] = (RATE, NATIVE, SUBPROCESSES, IDLE, GIL)
+
+
 def explain(stderr: str, pid: int) -> ProfworkError:
     """One line for py-spy's multi-line error output."""
     text = stderr.lower()
@@ -98,17 +118,13 @@ def explain(stderr: str, pid: int) -> ProfworkError:
 def record_command(
     pid: int, output: Path, options: MethodOptions, duration: float | None
 ) -> list[str]:
-    command = [binary(), "record", "--pid", str(pid), "--rate", str(rate_argument(options.rate))]
+    rate = rate_argument(RATE.of(options))
+    command = [binary(), "record", "--pid", str(pid), "--rate", str(rate)]
     command += ["--format", "raw", "--function", "--full-filenames", "--threads"]
     command += ["--output", str(output)]
-    for flag, on in (
-        ("--native", options.native),
-        ("--subprocesses", options.subprocesses),
-        ("--idle", options.idle),
-        ("--gil", options.gil),
-    ):
-        if on:
-            command.append(flag)
+    command += [
+        option.cli_name for option in (NATIVE, SUBPROCESSES, IDLE, GIL) if option.of(options)
+    ]
     if duration is not None:
         command += ["--duration", str(max(1, round(duration)))]
     return command
