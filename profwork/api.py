@@ -98,8 +98,9 @@ def run(
 
     `params` are the target's parameters by name, typed from its signature (values may be given
     as Python values or as the strings `-p` takes); `options` are the method's options by name
-    (`{"rate": 250}`, `{"threads": True}`, as `--rate`, `--threads` give them). A body that raises still gives a run, with
-    `status == "error"`; bad input raises `ProfworkError`, with its remedy."""
+    (`{"rate": 250}`, `{"threads": True}`, as `--rate`, `--threads` give them). A body that
+    raises still gives a run, with `status == "error"`; bad input raises `ProfworkError`, with
+    its remedy."""
     from profwork import pipeline
 
     given = {name: _as_text(value) for name, value in (params or {}).items()}

@@ -35,18 +35,13 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from profwork.errors import MethodError
+from profwork.facts import RunFacts
 
 if TYPE_CHECKING:
     from profwork.api import Run
     from profwork.display import NotebookProfile
-    from profwork.methods import Method, MethodOptions, RawArtefact, Status
-
-
-class BlockFacts:
-    """How the block went: status, duration, error."""
-
-    def __init__(self, status: Status, duration: float, error: str | None) -> None:
-        self.status, self.duration, self.error = status, duration, error
+    from profwork.methods import Method, MethodOptions, RawArtefact
+    from profwork.model import Status
 
 
 class Recorder(Protocol):
@@ -57,7 +52,7 @@ class Recorder(Protocol):
 
     def stop(self) -> None: ...
 
-    def artefact(self, raw_dir: Path, facts: BlockFacts) -> RawArtefact: ...
+    def artefact(self, raw_dir: Path, facts: RunFacts) -> RawArtefact: ...
 
 
 @runtime_checkable
@@ -74,7 +69,7 @@ class BlockMethod(Protocol):
 
 
 def _raw(
-    raw_dir: Path, format: str, files: tuple[str, ...], facts: BlockFacts, meta: dict[str, Any]
+    raw_dir: Path, format: str, files: tuple[str, ...], facts: RunFacts, meta: dict[str, Any]
 ) -> RawArtefact:
     from profwork.methods import RawArtefact
 
@@ -82,9 +77,7 @@ def _raw(
         directory=raw_dir,
         format=format,
         files=files,
-        status=facts.status,
-        duration=facts.duration,
-        error=facts.error,
+        facts=facts,
         meta=meta,
     )
     raw.save()
@@ -116,7 +109,7 @@ class _CProfileRecorder:
     def stop(self) -> None:
         self.profiler.disable()
 
-    def artefact(self, raw_dir: Path, facts: BlockFacts) -> RawArtefact:
+    def artefact(self, raw_dir: Path, facts: RunFacts) -> RawArtefact:
         from profwork.methods.cprofile import QUALNAMES, _qualnames
 
         stats = pstats.Stats(self.profiler)
@@ -180,7 +173,7 @@ class _PyinstrumentRecorder:
         if self.profiler.is_running:
             self.profiler.stop()
 
-    def artefact(self, raw_dir: Path, facts: BlockFacts) -> RawArtefact:
+    def artefact(self, raw_dir: Path, facts: RunFacts) -> RawArtefact:
         from profwork.methods.pyinstrument import SESSION
 
         files: tuple[str, ...] = ()
@@ -207,21 +200,21 @@ class _PyspyRecorder:
     which must be permitted); the recording is cut at the frame that contains the block."""
 
     def __init__(self, options: MethodOptions, caller: FrameType) -> None:
-        from profwork.methods import pyspy
+        from profwork.methods import pyspy, pyspy_tool
 
         self.options = options
         self.caller = caller
-        self.rate = pyspy.rate_argument(pyspy.RATE.of(options))
+        self.rate = pyspy_tool.rate_argument(pyspy_tool.RATE.of(options))
         self.staging = Path(_temporary_directory())
         self.recording = self.staging / pyspy.RECORDING
         self.recorder: Any = None
 
     def start(self) -> None:
-        from profwork.methods import pyspy
+        from profwork.methods import pyspy_tool
 
         pid = os.getpid()
-        self.recorder = pyspy.Recorder.start(
-            pyspy.record_command(pid, self.recording, self.options, None), pid
+        self.recorder = pyspy_tool.Recorder.start(
+            pyspy_tool.record_command(pid, self.recording, self.options, None), pid
         )
         self.recorder.wait_sampling()
 
@@ -232,7 +225,7 @@ class _PyspyRecorder:
                 if stream is not None:
                     stream.close()
 
-    def artefact(self, raw_dir: Path, facts: BlockFacts) -> RawArtefact:
+    def artefact(self, raw_dir: Path, facts: RunFacts) -> RawArtefact:
         import shutil
 
         from profwork.methods import pyspy
@@ -380,9 +373,9 @@ class Block:
         elif exc is not None:
             status = "error"
             error = "".join(traceback.format_exception(exc)).rstrip()
-        self._run = self._write(recorder, BlockFacts(status, duration, error))
+        self._run = self._write(recorder, RunFacts(status=status, duration=duration, error=error))
 
-    def _write(self, recorder: Recorder, facts: BlockFacts) -> Run:
+    def _write(self, recorder: Recorder, facts: RunFacts) -> Run:
         from profwork.api import Run
         from profwork.pipeline import _complete
         from profwork.rundir import DEFAULT_BASE, RunDir, RunInfo, git_commit

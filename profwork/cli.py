@@ -27,6 +27,7 @@ from profwork.cli_params import (
     unit_option,
 )
 from profwork.errors import OutputError, ProfworkError
+from profwork.view import view
 
 if TYPE_CHECKING:
     from profwork.methods import Method
@@ -80,6 +81,10 @@ def _show_run(result: RunResult) -> None:
         raise OutputError(
             exc.message, remedy=f"the run is saved in {result.path}", closed=exc.closed
         ) from None
+
+
+# Commands that live in their own modules.
+cli.add_command(view)
 
 
 @cli.command()
