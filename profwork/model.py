@@ -131,6 +131,22 @@ class FunctionRow:
     primitive_calls: int | None
     share: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """The row as plain data (summary.json's rows, a DataFrame's records). Own time is
+        defined for user functions only (DESIGN §5): None for the others."""
+        return {
+            "function": self.frame.function,
+            "file": self.frame.file,
+            "line": self.frame.line,
+            "kind": self.frame.kind.value,
+            "calls": self.calls,
+            "primitive_calls": self.primitive_calls,
+            "self": self.self,
+            "own": self.own if self.frame.kind is FrameKind.USER else None,
+            "cumulative": self.cumulative,
+            "share": self.share,
+        }
+
 
 class NumberedStacks(NamedTuple):
     """A profile's stacks as tuples of frame numbers (`Profile.numbered_stacks`), which the
@@ -369,21 +385,7 @@ class Profile:
             ) from None
         rows = self.top(len(self._cumulative), by=by)
         frame = pandas.DataFrame(
-            [
-                {
-                    "function": r.frame.function,
-                    "file": r.frame.file,
-                    "line": r.frame.line,
-                    "kind": r.frame.kind.value,
-                    "calls": r.calls,
-                    "primitive_calls": r.primitive_calls,
-                    "self": r.self,
-                    "own": r.own if r.frame.kind is FrameKind.USER else None,
-                    "cumulative": r.cumulative,
-                    "share": r.share,
-                }
-                for r in rows
-            ],
+            [r.to_dict() for r in rows],
             columns=[
                 "function",
                 "file",

@@ -72,16 +72,10 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """Every fact of a run (DESIGN §4), built once its artefacts are written (`build`)."""
+class Manifest(RunInfo):
+    """Every fact of a run (DESIGN §4): what was run (`RunInfo`) and its outcome, built once its
+    artefacts are written (`build`)."""
 
-    target: str
-    spec: str
-    method: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    size: str | None = None
-    started_at: str = ""
     duration: float | None = None
     status: Status = "ok"
     error: str | None = None
@@ -89,11 +83,9 @@ class Manifest:
     target_metrics: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     artefacts: tuple[str, ...] = ()
-    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
     python: str = field(default_factory=lambda: sys.version.split()[0])
     implementation: str = field(default_factory=platform.python_implementation)
     platform: str = field(default_factory=platform.platform)
-    git_commit: str | None = None
     profwork_version: str = field(default_factory=_version)
     schema_version: int = SCHEMA_VERSION
 
@@ -112,14 +104,14 @@ class Manifest:
     ) -> Manifest:
         """The manifest of `run` with its outcome. JSON has no NaN or Infinity: a figure that is
         not finite (a target metric, a parameter) is recorded as null."""
+        what = {f.name: getattr(run, f.name) for f in fields(RunInfo)}
         return cls(
-            target=run.target,
-            spec=run.spec,
-            method=run.method,
-            params=_finite(run.params),
-            options=_finite(run.options),
-            size=run.size,
-            started_at=run.started_at,
+            **what
+            | {
+                "params": _finite(run.params),
+                "options": _finite(run.options),
+                "command": tuple(run.command),
+            },
             duration=_finite(duration),
             status=status,
             error=error,
@@ -127,8 +119,6 @@ class Manifest:
             target_metrics=_finite(target_metrics),
             notes=tuple(notes),
             artefacts=tuple(artefacts),
-            command=tuple(run.command),
-            git_commit=run.git_commit,
         )
 
     def to_json(self) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
-from profwork.model import Frame, FrameKind, FunctionRow, Profile, Stack, Unit
+from profwork.model import Frame, FunctionRow, Profile, Stack, Unit
 from profwork.units import share
 
 
@@ -89,29 +89,14 @@ class Summary:
         """The JSON form (`summary.json`): only finite numbers (a NaN or an infinity becomes
         null), so that any strict JSON parser reads it."""
 
-        def row(r: FunctionRow) -> dict[str, Any]:
-            return {
-                "function": r.frame.function,
-                "file": r.frame.file,
-                "line": r.frame.line,
-                "kind": r.frame.kind.value,
-                "calls": r.calls,
-                "primitive_calls": r.primitive_calls,
-                "self": r.self,
-                # own time is defined for user functions only (DESIGN §5)
-                "own": r.own if r.frame.kind is FrameKind.USER else None,
-                "cumulative": r.cumulative,
-                "share": r.share,
-            }
-
         data: dict[str, Any] = _finite(
             {
                 "unit": self.unit,
                 "total": self.total,
                 "exact": self.exact,
                 "metadata": dict(self.metadata),
-                "bottlenecks": [row(r) for r in self.bottlenecks],
-                "hotspots": [row(r) | {"own_share": self.own_share(r)} for r in self.hotspots],
+                "bottlenecks": [r.to_dict() for r in self.bottlenecks],
+                "hotspots": [r.to_dict() | {"own_share": self.own_share(r)} for r in self.hotspots],
                 "hot_paths": [
                     {
                         "frames": [f.label for f in p.stack],
