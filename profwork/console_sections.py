@@ -20,6 +20,16 @@ if TYPE_CHECKING:
     from profwork.analyses.memory import AllocationSite, MemoryReport
 
 
+def _short(location: str) -> str:
+    """A location relative to the working directory when it is under it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(location).relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return location
+
+
 def _b(value: float | None) -> str:
     return "" if value is None else format_quantity(value, "bytes")
 
@@ -56,7 +66,7 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
             table.add_row(
                 str(i),
                 Text(visible(s.frame.function), style="bold"),
-                Text(visible(s.location), style="dim"),
+                Text(visible(_short(s.location)), style="dim"),
                 _b(s.end_bytes),
                 f"{s.end_count:,}",
                 _b(s.peak_bytes),
@@ -80,9 +90,8 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
         out.extend(Text(f"  {visible(reason)}") for reason in leak.reasons)
         for s in leak.sites[:5]:
             per = ", ".join(_b(r) for r in s.retained)
-            out.append(
-                Text(f"  {visible(s.frame.function)} {visible(s.location)}: {per} per iteration")
-            )
+            where = f"{visible(s.frame.function)} {visible(_short(s.location))}"
+            out.append(Text(f"  {where}: {per} per iteration"))
     return out
 
 
@@ -105,7 +114,7 @@ def lines(report: LineReport | None, top: int = 10) -> list[RenderableType]:
         table.add_row(
             str(i),
             Text(visible(h.function.frame.function), style="bold"),
-            Text(visible(f"{h.function.frame.file}:{h.row.line}"), style="dim"),
+            Text(visible(_short(f"{h.function.frame.file}:{h.row.line}")), style="dim"),
             Text(visible(h.row.source.strip())),
             f"{h.row.hits:,}",
             _s(h.row.per_hit),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from profwork.errors import MethodError
+from profwork.runner import Hook
 
 LINES_FILE = "lines.json"
 LPROF_FILE = "line_profiler.lprof"
@@ -178,7 +179,7 @@ def function_for(file: str, qualname: str) -> types.FunctionType | None:
 
 
 @dataclass
-class LineRecorder:
+class LineRecorder(Hook):
     """The line method's hook: line_profiler enabled around the body only."""
 
     chosen: Sequence[Chosen]
@@ -192,17 +193,11 @@ class LineRecorder:
         for item in self.chosen:
             self.profiler.add_function(item.function)
 
-    def before_body(self) -> None:
-        pass
-
     def start(self) -> None:
         self.profiler.enable_by_count()
 
     def stop(self) -> None:
         self.profiler.disable_by_count()
-
-    def after_body(self) -> None:
-        pass
 
     def write(self, raw_dir: Path) -> tuple[str, ...]:
         """line_profiler's own files and `lines.json` in `raw_dir`; their names."""

@@ -70,9 +70,7 @@ def test_the_known_slow_line_comes_first(tmp_path: Path, results: Path) -> None:
 
 
 def test_several_functions_ranked_across_functions(tmp_path: Path, results: Path) -> None:
-    run = run_line(
-        tmp_path, results, "--function", "work.py:crunch", "--function", "work.py:pause"
-    )
+    run = run_line(tmp_path, results, "--function", "work.py:crunch", "--function", "work.py:pause")
     lines = json.loads((run / "summary.json").read_text())["lines"]
     assert {f["function"] for f in lines["functions"]} == {"crunch", "pause"}
     ranked = [(h["function"], h["line"]) for h in lines["hottest_lines"][:2]]
@@ -99,15 +97,29 @@ def test_a_function_that_is_not_there_is_one_line_listing_what_was_found(
 ) -> None:
     file = write(tmp_path / "work.py", WORKLOAD)
     done = profwork(
-        "run", f"{file}:body", "-m", "line", "--function", "work.py:nope", "-o", str(results),
+        "run",
+        f"{file}:body",
+        "-m",
+        "line",
+        "--function",
+        "work.py:nope",
+        "-o",
+        str(results),
         cwd=tmp_path,
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "nope" in line and "crunch" in line and "pause" in line
     done = profwork(
-        "run", f"{file}:body", "-m", "line", "--function", "json:JSONDecodeError",
-        "-o", str(results), cwd=tmp_path,
+        "run",
+        f"{file}:body",
+        "-m",
+        "line",
+        "--function",
+        "json:JSONDecodeError",
+        "-o",
+        str(results),
+        cwd=tmp_path,
     )
     assert done.returncode != 0 and "not a Python function" in done.stderr
     assert not list(results.glob("*/*/manifest.json"))

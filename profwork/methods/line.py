@@ -75,7 +75,7 @@ class LineMethod:
                 )
             )
         recorder = linetrace.LineRecorder(chosen)
-        facts = runner.execute(bound, recorder)
+        facts = runner.execute(bound, recorder, repeat=options.repeat)
         files = recorder.write(raw_dir)
         raw = RawArtefact(
             directory=raw_dir,
@@ -86,8 +86,9 @@ class LineMethod:
             error=facts.error,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
-                # the functions timed, as if named, whichever way they were chosen
-                "options": {**options.to_json(), "function": [c.name for c in chosen]},
+                "options": options.to_json(),
+                # the manifest records the functions timed, however they were chosen
+                "options_used": {"function": [c.name for c in chosen]},
                 "chosen_by": chosen_by,
                 "rate": None,
                 "target_metrics": facts.metrics,

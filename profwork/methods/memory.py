@@ -77,7 +77,7 @@ class MemoryMethod:
         recorder = MemoryRecorder(
             frame_depth=FRAME_DEPTH.of(options), interval=float(INTERVAL.of(options))
         )
-        facts = runner.execute(bound, recorder)
+        facts = runner.execute(bound, recorder, repeat=options.repeat)
         files = recorder.write(raw_dir, shlex.join(sys.argv))
         raw = RawArtefact(
             directory=raw_dir,
