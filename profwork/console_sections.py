@@ -30,6 +30,11 @@ def _short(location: str) -> str:
         return location
 
 
+def mb(value: float) -> str:
+    """A threshold as it is given (`--leak-threshold` is in MB, 10^6 bytes)."""
+    return f"{value / 1e6:g} MB"
+
+
 def _b(value: float | None) -> str:
     return "" if value is None else format_quantity(value, "bytes")
 
@@ -82,7 +87,7 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
         out.append(
             Text(
                 f"leak check ({leak.repeat} iterations after one warm-up): {verdict} · "
-                f"retained {_b(leak.traced_growth)} (threshold {_b(leak.threshold)}) · "
+                f"retained {_b(leak.traced_growth)} (threshold {mb(leak.threshold)}) · "
                 f"RSS growth {_b(leak.rss_growth) or 'unknown'}",
                 style="bold red" if leak.leaking else "bold green",
             )

@@ -139,6 +139,9 @@ def test_a_leaking_body_is_flagged_under_repeat_with_the_line_responsible(
     assert len(culprit["retained_per_iteration"]) == 5
     assert all(abs(r - 1_000_000) <= 100_000 for r in culprit["retained_per_iteration"]), culprit
     assert len(leak["rss_after_each_iteration"]) == 5
+    # the flame graph's stacks start at the body, under --repeat too
+    folded = (run / "profile.folded").read_text().splitlines()
+    assert folded and all(line.startswith("body (") for line in folded)
     done = profwork("report", str(run))
     assert done.returncode == 0, done.stderr
     assert "probable leak" in done.stdout and "remember" in done.stdout
@@ -196,6 +199,10 @@ def test_repeat_runs_the_body_n_times_after_one_unmeasured_warm_up_under_any_met
     stats = pstats.Stats(str(run / "profile.pstats"))
     calls = {func[2]: entry[1] for func, entry in stats.stats.items()}  # type: ignore[attr-defined]
     assert calls["step"] == 3  # the warm-up is not in the profile
+    # the repeat loop is profwork's, above the body: trimmed like the rest of the runner
+    assert all(
+        line.startswith("body (") for line in (run / "profile.folded").read_text().splitlines()
+    )
     assert json.loads((run / "manifest.json").read_text())["options"]["repeat"] == 3
     done = profwork("run", f"{file}:body", "--repeat", "0", "-o", str(results))
     assert done.returncode != 0 and "--repeat 0" in done.stderr and "Traceback" not in done.stderr
