@@ -123,3 +123,39 @@ def test_a_function_that_is_not_there_is_one_line_listing_what_was_found(
     )
     assert done.returncode != 0 and "not a Python function" in done.stderr
     assert not list(results.glob("*/*/manifest.json"))
+
+
+def test_a_file_the_body_imports_later_is_timed_as_the_body_imports_it(
+    tmp_path: Path, results: Path
+) -> None:
+    write(
+        tmp_path / "helper.py",
+        """
+        def work(n):
+            return sum(range(n))
+        """,
+    )
+    app = write(
+        tmp_path / "app.py",
+        """
+        def main():
+            import helper  # imported by the body, after --function was resolved
+
+            return helper.work(100_000)
+        """,
+    )
+    done = profwork(
+        "run",
+        f"{app}:main",
+        "-m",
+        "line",
+        "--function",
+        str(tmp_path / "helper.py") + ":work",
+        "-o",
+        str(results),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = json.loads((only_run(results) / "summary.json").read_text())["lines"]
+    (work,) = lines["functions"]
+    assert [r["hits"] for r in work["lines"] if r["line"] == 3] == [1]
