@@ -159,3 +159,22 @@ def test_a_file_the_body_imports_later_is_timed_as_the_body_imports_it(
     lines = json.loads((only_run(results) / "summary.json").read_text())["lines"]
     (work,) = lines["functions"]
     assert [r["hits"] for r in work["lines"] if r["line"] == 3] == [1]
+
+
+def test_a_module_a_script_imports_is_timed(tmp_path: Path, results: Path) -> None:
+    write(tmp_path / "hotmod.py", "\ndef hot(n):\n    return sum(i * i for i in range(n))\n")
+    script = write(tmp_path / "script.py", "\nimport hotmod\n\nprint(hotmod.hot(100_000))\n")
+    done = profwork(
+        "run",
+        str(script),
+        "-m",
+        "line",
+        "--function",
+        "hotmod.py:hot",
+        "-o",
+        str(results),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (hot,) = json.loads((only_run(results) / "summary.json").read_text())["lines"]["functions"]
+    assert [(r["line"], r["hits"]) for r in hot["lines"] if r["hits"]] == [(3, 1)]

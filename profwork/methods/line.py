@@ -54,7 +54,8 @@ class LineMethod:
         named = FUNCTION.of(options)
         notes: list[str] = []
         if named:
-            chosen = [linetrace.resolve(spec) for spec in named]
+            with bound.environment():  # a script's directory on sys.path, as the body sees it
+                chosen = [linetrace.resolve(spec) for spec in named]
             chosen_by = "named"
         else:
             chosen, skipped = linetrace.hottest(lambda: _quick_pass(bound))
