@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from profwork.analyses.memory import AllocationSite, MemoryReport
 
 
+def _short(location: str) -> str:
+    """A location relative to the working directory when it is under it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(location).relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return location
+
+
+def mb(value: float) -> str:
+    """A threshold as it is given (`--leak-threshold` is in MB, 10^6 bytes)."""
+    return f"{value / 1e6:g} MB"
+
+
 def _b(value: float | None) -> str:
     return "" if value is None else format_quantity(value, "bytes")
 
@@ -56,7 +71,7 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
             table.add_row(
                 str(i),
                 Text(visible(s.frame.function), style="bold"),
-                Text(visible(s.location), style="dim"),
+                Text(visible(_short(s.location)), style="dim"),
                 _b(s.end_bytes),
                 f"{s.end_count:,}",
                 _b(s.peak_bytes),
@@ -72,7 +87,7 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
         out.append(
             Text(
                 f"leak check ({leak.repeat} iterations after one warm-up): {verdict} · "
-                f"retained {_b(leak.traced_growth)} (threshold {_b(leak.threshold)}) · "
+                f"retained {_b(leak.traced_growth)} (threshold {mb(leak.threshold)}) · "
                 f"RSS growth {_b(leak.rss_growth) or 'unknown'}",
                 style="bold red" if leak.leaking else "bold green",
             )
@@ -80,9 +95,8 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
         out.extend(Text(f"  {visible(reason)}") for reason in leak.reasons)
         for s in leak.sites[:5]:
             per = ", ".join(_b(r) for r in s.retained)
-            out.append(
-                Text(f"  {visible(s.frame.function)} {visible(s.location)}: {per} per iteration")
-            )
+            where = f"{visible(s.frame.function)} {visible(_short(s.location))}"
+            out.append(Text(f"  {where}: {per} per iteration"))
     return out
 
 
@@ -105,7 +119,7 @@ def lines(report: LineReport | None, top: int = 10) -> list[RenderableType]:
         table.add_row(
             str(i),
             Text(visible(h.function.frame.function), style="bold"),
-            Text(visible(f"{h.function.frame.file}:{h.row.line}"), style="dim"),
+            Text(visible(_short(f"{h.function.frame.file}:{h.row.line}")), style="dim"),
             Text(visible(h.row.source.strip())),
             f"{h.row.hits:,}",
             _s(h.row.per_hit),

@@ -2,7 +2,8 @@
 
 Functions are named `module:function` or `file.py:function` (a method as `Class.method`). A
 file already imported (the target's own file, under the name profwork imported it as) is looked
-up by path, so the function profiled is the one the body calls; otherwise the module is imported.
+up by path, so the function profiled is the one the body calls; otherwise it is imported by the
+dotted name `sys.path` reaches it by (the name the body will import it by), or by its path.
 line_profiler works on function objects: a function that exists only while a script runs (a
 script run as `__main__`) or a closure made anew on each call cannot be named, and is refused
 with what was found instead.
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from profwork.errors import MethodError
+from profwork.runner import Hook
 
 LINES_FILE = "lines.json"
 LPROF_FILE = "line_profiler.lprof"
@@ -58,6 +60,38 @@ def _module_by_file(file: Path) -> types.ModuleType | None:
             except OSError:
                 continue
     return None
+
+
+def _module_name(file: Path) -> str | None:
+    """The dotted name `file` is importable as from `sys.path` (the working directory for an
+    empty entry), so that the module timed is the one the body will import."""
+    resolved = file.resolve()
+    for entry in sys.path:
+        try:
+            relative = resolved.relative_to(Path(entry or ".").resolve())
+        except (ValueError, OSError):
+            continue
+        parts = list(relative.with_suffix("").parts)
+        if parts and parts[-1] == "__init__":
+            parts.pop()
+        if parts and all(part.isidentifier() for part in parts):
+            return ".".join(parts)
+    return None
+
+
+def _import_file(file: Path) -> types.ModuleType:
+    """The module of `file`: by its dotted name when `sys.path` reaches it (the name the body
+    imports it by), else by its path under a name of its own."""
+    name = _module_name(file)
+    if name is not None:
+        try:
+            module = importlib.import_module(name)
+        except (Exception, SystemExit):  # noqa: BLE001 - import it by path below
+            module = None
+        path = getattr(module, "__file__", None)
+        if module is not None and path and Path(path).resolve() == file.resolve():
+            return module
+    return _import_path(file)
 
 
 def _import_path(file: Path) -> types.ModuleType:
@@ -126,7 +160,7 @@ def resolve(spec: str) -> Chosen:
         file = Path(where)
         if not file.is_file():
             raise MethodError(f"--function {spec}: no file {where}", remedy="check the path")
-        module = _module_by_file(file) or _import_path(file)
+        module = _module_by_file(file) or _import_file(file)
     else:
         try:
             module = importlib.import_module(where)
@@ -178,7 +212,7 @@ def function_for(file: str, qualname: str) -> types.FunctionType | None:
 
 
 @dataclass
-class LineRecorder:
+class LineRecorder(Hook):
     """The line method's hook: line_profiler enabled around the body only."""
 
     chosen: Sequence[Chosen]
@@ -192,17 +226,11 @@ class LineRecorder:
         for item in self.chosen:
             self.profiler.add_function(item.function)
 
-    def before_body(self) -> None:
-        pass
-
     def start(self) -> None:
         self.profiler.enable_by_count()
 
     def stop(self) -> None:
         self.profiler.disable_by_count()
-
-    def after_body(self) -> None:
-        pass
 
     def write(self, raw_dir: Path) -> tuple[str, ...]:
         """line_profiler's own files and `lines.json` in `raw_dir`; their names."""

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from profwork.runner import Hook
+
 MEMORY_FILE = "tracemalloc.json"
 MPROFILE_FILE = "mprofile.dat"
 PEAK_POLL = 0.01  # seconds between looks at the traced total
@@ -77,7 +79,7 @@ def grouped(snapshot: tracemalloc.Snapshot) -> list[dict[str, Any]]:
 
 
 @dataclass
-class MemoryRecorder:
+class MemoryRecorder(Hook):
     """The memory method's hook: see the module's docstring."""
 
     frame_depth: int = 32

@@ -70,9 +70,7 @@ def test_the_known_slow_line_comes_first(tmp_path: Path, results: Path) -> None:
 
 
 def test_several_functions_ranked_across_functions(tmp_path: Path, results: Path) -> None:
-    run = run_line(
-        tmp_path, results, "--function", "work.py:crunch", "--function", "work.py:pause"
-    )
+    run = run_line(tmp_path, results, "--function", "work.py:crunch", "--function", "work.py:pause")
     lines = json.loads((run / "summary.json").read_text())["lines"]
     assert {f["function"] for f in lines["functions"]} == {"crunch", "pause"}
     ranked = [(h["function"], h["line"]) for h in lines["hottest_lines"][:2]]
@@ -99,15 +97,84 @@ def test_a_function_that_is_not_there_is_one_line_listing_what_was_found(
 ) -> None:
     file = write(tmp_path / "work.py", WORKLOAD)
     done = profwork(
-        "run", f"{file}:body", "-m", "line", "--function", "work.py:nope", "-o", str(results),
+        "run",
+        f"{file}:body",
+        "-m",
+        "line",
+        "--function",
+        "work.py:nope",
+        "-o",
+        str(results),
         cwd=tmp_path,
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "nope" in line and "crunch" in line and "pause" in line
     done = profwork(
-        "run", f"{file}:body", "-m", "line", "--function", "json:JSONDecodeError",
-        "-o", str(results), cwd=tmp_path,
+        "run",
+        f"{file}:body",
+        "-m",
+        "line",
+        "--function",
+        "json:JSONDecodeError",
+        "-o",
+        str(results),
+        cwd=tmp_path,
     )
     assert done.returncode != 0 and "not a Python function" in done.stderr
     assert not list(results.glob("*/*/manifest.json"))
+
+
+def test_a_file_the_body_imports_later_is_timed_as_the_body_imports_it(
+    tmp_path: Path, results: Path
+) -> None:
+    write(
+        tmp_path / "helper.py",
+        """
+        def work(n):
+            return sum(range(n))
+        """,
+    )
+    app = write(
+        tmp_path / "app.py",
+        """
+        def main():
+            import helper  # imported by the body, after --function was resolved
+
+            return helper.work(100_000)
+        """,
+    )
+    done = profwork(
+        "run",
+        f"{app}:main",
+        "-m",
+        "line",
+        "--function",
+        str(tmp_path / "helper.py") + ":work",
+        "-o",
+        str(results),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = json.loads((only_run(results) / "summary.json").read_text())["lines"]
+    (work,) = lines["functions"]
+    assert [r["hits"] for r in work["lines"] if r["line"] == 3] == [1]
+
+
+def test_a_module_a_script_imports_is_timed(tmp_path: Path, results: Path) -> None:
+    write(tmp_path / "hotmod.py", "\ndef hot(n):\n    return sum(i * i for i in range(n))\n")
+    script = write(tmp_path / "script.py", "\nimport hotmod\n\nprint(hotmod.hot(100_000))\n")
+    done = profwork(
+        "run",
+        str(script),
+        "-m",
+        "line",
+        "--function",
+        "hotmod.py:hot",
+        "-o",
+        str(results),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (hot,) = json.loads((only_run(results) / "summary.json").read_text())["lines"]["functions"]
+    assert [(r["line"], r["hits"]) for r in hot["lines"] if r["hits"]] == [(3, 1)]

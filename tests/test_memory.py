@@ -7,6 +7,8 @@ import json
 import pstats
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import only_run, profwork, write
 
 KNOWN = 30_000_000  # bytes the known allocator holds at once
@@ -90,7 +92,7 @@ def test_manifest_memory_json_and_report_carry_the_figures_and_the_rss_timeline(
     run = run_memory(tmp_path, results, WORKLOAD.format(known=KNOWN), "--interval", "0.02")
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["method"] == "memory" and manifest["unit"] == "bytes"
-    assert manifest["options"]["frame_depth"] == 32  # the default, recorded
+    assert manifest["options"]["frame-depth"] == 32  # the default, recorded
     assert manifest["options"]["interval"] == 0.02
     assert "memory.json" in manifest["artefacts"]
     assert any("bytes" in note and "not seconds" in note for note in manifest["notes"])
@@ -121,7 +123,7 @@ def test_manifest_memory_json_and_report_carry_the_figures_and_the_rss_timeline(
 def test_frame_depth_is_an_option_of_the_method(tmp_path: Path, results: Path) -> None:
     run = run_memory(tmp_path, results, WORKLOAD.format(known=1_000_000), "--frame-depth", "1")
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["options"]["frame_depth"] == 1
+    assert manifest["options"]["frame-depth"] == 1
     # one frame per stack: only the allocating line is known, the callers are not
     folded = (run / "profile.folded").read_text().splitlines()
     assert folded and all(";" not in line for line in folded)
@@ -137,19 +139,18 @@ def test_a_leaking_body_is_flagged_under_repeat_with_the_line_responsible(
     culprit = leak["sites"][0]
     assert culprit["function"] == "remember" and culprit["line"] == 6
     assert len(culprit["retained_per_iteration"]) == 5
-    assert all(
-        abs(r - 1_000_000) <= 100_000 for r in culprit["retained_per_iteration"]
-    ), culprit
+    assert all(abs(r - 1_000_000) <= 100_000 for r in culprit["retained_per_iteration"]), culprit
     assert len(leak["rss_after_each_iteration"]) == 5
+    # the flame graph's stacks start at the body, under --repeat too
+    folded = (run / "profile.folded").read_text().splitlines()
+    assert folded and all(line.startswith("body (") for line in folded)
     done = profwork("report", str(run))
     assert done.returncode == 0, done.stderr
     assert "probable leak" in done.stdout and "remember" in done.stdout
     assert "probable leak" in (run / "report.html").read_text()
 
 
-def test_a_body_that_frees_what_it_allocates_is_not_flagged(
-    tmp_path: Path, results: Path
-) -> None:
+def test_a_body_that_frees_what_it_allocates_is_not_flagged(tmp_path: Path, results: Path) -> None:
     run = run_memory(tmp_path, results, TIDY.format(), "--repeat", "5")
     leak = json.loads((run / "memory.json").read_text())["leak_check"]
     assert leak["repeat"] == 5
@@ -175,3 +176,39 @@ def test_the_threshold_flags_growth_that_is_not_steady(tmp_path: Path, results: 
     run = run_memory(tmp_path, again, source, "--repeat", "3", "--leak-threshold", "5")
     leak = json.loads((run / "memory.json").read_text())["leak_check"]
     assert leak["probable_leak"] and leak["sites"][0]["line"] == 9
+
+
+@pytest.mark.parametrize("method", ["cprofile", "pyspy"])
+def test_repeat_runs_the_body_n_times_after_one_unmeasured_warm_up_under_any_method(
+    method: str, tmp_path: Path, results: Path
+) -> None:
+    log = tmp_path / "calls.log"
+    file = write(
+        tmp_path / "counted.py",
+        f"""
+        def step():
+            with open({str(log)!r}, "a") as out:
+                out.write("call\\n")
+
+
+        def body():
+            step()
+        """,
+    )
+    done = profwork("run", f"{file}:body", "-m", method, "--repeat", "3", "-o", str(results))
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().count("call") == 4  # one warm-up, three measured
+    run = only_run(results)
+    assert json.loads((run / "manifest.json").read_text())["options"]["repeat"] == 3
+    if method == "pyspy":  # in its own process: the count above is what shows the repeats
+        return
+    stats = pstats.Stats(str(run / "profile.pstats"))
+    calls = {func[2]: entry[1] for func, entry in stats.stats.items()}  # type: ignore[attr-defined]
+    assert calls["step"] == 3  # the warm-up is not in the profile
+    # the repeat loop is profwork's, above the body: trimmed like the rest of the runner
+    assert all(
+        line.startswith("body (") for line in (run / "profile.folded").read_text().splitlines()
+    )
+    assert json.loads((run / "manifest.json").read_text())["options"]["repeat"] == 3
+    done = profwork("run", f"{file}:body", "--repeat", "0", "-o", str(results))
+    assert done.returncode != 0 and "--repeat 0" in done.stderr and "Traceback" not in done.stderr

@@ -9,6 +9,7 @@ stack per timed function (unit seconds); the per-line figures go to the summary'
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def _quick_pass(bound: BoundTarget) -> Profile:
 
     with tempfile.TemporaryDirectory(prefix="profwork-line-") as scratch:
         raw = cprofile.METHOD.run(bound, Path(scratch), method_options(cprofile.METHOD))
-        if raw.status == "interrupted":
+        if raw.facts.status == "interrupted":
             raise KeyboardInterrupt
         return cprofile.METHOD.normalise(raw)
 
@@ -54,7 +55,8 @@ class LineMethod:
         named = FUNCTION.of(options)
         notes: list[str] = []
         if named:
-            chosen = [linetrace.resolve(spec) for spec in named]
+            with bound.environment():  # a script's directory on sys.path, as the body sees it
+                chosen = [linetrace.resolve(spec) for spec in named]
             chosen_by = "named"
         else:
             chosen, skipped = linetrace.hottest(lambda: _quick_pass(bound))
@@ -75,24 +77,21 @@ class LineMethod:
                 )
             )
         recorder = linetrace.LineRecorder(chosen)
-        facts = runner.execute(bound, recorder)
+        facts = runner.execute(bound, recorder, repeat=options.repeat)
+        facts = dataclasses.replace(facts, notes=(*facts.notes, *notes))
         files = recorder.write(raw_dir)
         raw = RawArtefact(
             directory=raw_dir,
             format="line_profiler",
             files=files,
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
-                # the functions timed, as if named, whichever way they were chosen
-                "options": {**options.to_json(), "function": [c.name for c in chosen]},
+                "options": options.to_json(),
+                # the manifest records the functions timed, however they were chosen
+                "options_used": {"function": [c.name for c in chosen]},
                 "chosen_by": chosen_by,
                 "rate": None,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": [*facts.notes, *notes],
             },
         )
         raw.save()
@@ -102,7 +101,7 @@ class LineMethod:
         from profwork.readers.lines import read_lines
 
         classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
-        notes = [*raw.meta.get("notes", ()), NOTE]
+        notes = [*raw.facts.notes, NOTE]
         path = raw.directory / linetrace.LINES_FILE
         if not path.exists():
             return Profile("seconds", {}, None, {"method": self.name, "notes": notes})
@@ -118,8 +117,8 @@ class LineMethod:
                 "method": self.name,
                 "rate": None,
                 "threads": 1,
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )

@@ -77,23 +77,18 @@ class MemoryMethod:
         recorder = MemoryRecorder(
             frame_depth=FRAME_DEPTH.of(options), interval=float(INTERVAL.of(options))
         )
-        facts = runner.execute(bound, recorder)
+        facts = runner.execute(bound, recorder, repeat=options.repeat)
         files = recorder.write(raw_dir, shlex.join(sys.argv))
         raw = RawArtefact(
             directory=raw_dir,
             format="tracemalloc",
             files=files,
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "options": options.to_json(),
                 "rate": None,
                 "leak_threshold": float(LEAK_THRESHOLD.of(options)) * 1e6,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()
@@ -103,7 +98,7 @@ class MemoryMethod:
         from profwork.readers.tracemalloc import read_tracemalloc
 
         classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
-        notes = [*raw.meta.get("notes", ()), *NOTES]
+        notes = [*raw.facts.notes, *NOTES]
         path = raw.directory / MEMORY_FILE
         if not path.exists():
             return Profile("bytes", {}, None, {"method": self.name, "notes": notes})
@@ -119,8 +114,8 @@ class MemoryMethod:
                 "method": self.name,
                 "rate": None,
                 "threads": 1,
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )

@@ -25,6 +25,11 @@ WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 70, 16, 16, 36
 
 
+def mb(value: float) -> str:
+    """A threshold as it is given (`--leak-threshold` is in MB, 10^6 bytes)."""
+    return f"{value / 1e6:g} MB"
+
+
 def b(value: float | None) -> str:
     return "" if value is None else format_quantity(value, "bytes")
 
@@ -144,7 +149,7 @@ def html(report: MemoryReport | None) -> dict[str, Any] | None:
             "repeat": leak.repeat,
             "leaking": leak.leaking,
             "reasons": list(leak.reasons),
-            "threshold": b(leak.threshold),
+            "threshold": mb(leak.threshold),
             "traced_growth": b(leak.traced_growth),
             "rss_growth": b(leak.rss_growth),
             "sites": [_site_cells(s) for s in leak.sites],
@@ -189,7 +194,7 @@ def markdown(report: MemoryReport | None) -> list[str]:
             f"### Leak check ({leak.repeat} iterations after one warm-up): {verdict}",
             "",
             f"- traced memory retained over the repeats: {b(leak.traced_growth)} "
-            f"(threshold {b(leak.threshold)})",
+            f"(threshold {mb(leak.threshold)})",
             f"- RSS growth over the repeats: {b(leak.rss_growth) or 'unknown'}",
         ]
         lines += [f"- {md_text(reason)}" for reason in leak.reasons]
