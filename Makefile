@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-overhead bench-pyspy clean chromium nodejs postgresql
+.PHONY: demo test lint bench bench-overhead bench-pyspy bench-memory-line clean chromium nodejs postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-pyspy: $(VENV)/.dev
 	@$(BIN)/python -c "import pyinferno" 2>/dev/null || $(BIN)/python -m pip install --quiet pyinferno \
 	  || echo "pyinferno could not be installed: its column is skipped"
 	$(BIN)/python benchmarks/bench_pyspy.py
+
+# Issue 18: -m memory vs a plain tracemalloc runner, -m line vs kernprof -l (about 3 minutes).
+bench-memory-line: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_memory_line.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

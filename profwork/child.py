@@ -69,10 +69,16 @@ class ChildRequest:
     read_fd: int
     write_fd: int
     result: Path
+    repeat: int | None = None  # `--repeat N`: the runner's warm-up and N measured iterations
 
     @classmethod
     def for_target(
-        cls, bound: BoundTarget, read_fd: int, write_fd: int, result: Path
+        cls,
+        bound: BoundTarget,
+        read_fd: int,
+        write_fd: int,
+        result: Path,
+        repeat: int | None = None,
     ) -> ChildRequest:
         target = bound.target
         return cls(
@@ -84,6 +90,7 @@ class ChildRequest:
             read_fd=read_fd,
             write_fd=write_fd,
             result=result,
+            repeat=repeat,
         )
 
     def to_json(self) -> str:
@@ -97,6 +104,7 @@ class ChildRequest:
                 "read_fd": self.read_fd,
                 "write_fd": self.write_fd,
                 "result": str(self.result),
+                "repeat": self.repeat,
             }
         )
 
@@ -112,6 +120,7 @@ class ChildRequest:
             read_fd=int(data["read_fd"]),
             write_fd=int(data["write_fd"]),
             result=Path(data["result"]),
+            repeat=data.get("repeat"),
         )
 
 
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             target = resolve(request.spec, module=request.module, argv=request.argv)
             bound = target.bind(request.params, request.size)
-            facts = runner.execute(bound, handshake)
+            facts = runner.execute(bound, handshake, repeat=request.repeat)
         except TargetSetupError as exc:  # no run: the parent raises it again
             facts = RunFacts(status="error", error=exc.message, setup_failed=True)
         except ProfworkError as exc:  # a bad spec
@@ -203,11 +212,11 @@ class Child:
     """The target's process, started in a session of its own (Ctrl-C reaches profwork, which
     interrupts the body itself), and the parent's ends of its handshake pipes."""
 
-    def __init__(self, bound: BoundTarget, result: Path) -> None:
+    def __init__(self, bound: BoundTarget, result: Path, repeat: int | None = None) -> None:
         child_read, parent_write = os.pipe()
         parent_read, child_write = os.pipe()
         self.result = result
-        request = ChildRequest.for_target(bound, child_read, child_write, result)
+        request = ChildRequest.for_target(bound, child_read, child_write, result, repeat)
         with tempfile.NamedTemporaryFile(
             "w", suffix=".json", prefix="profwork-child-", delete=False, encoding="utf-8"
         ) as handle:

@@ -210,6 +210,11 @@ def summary(summary: Summary, *, title: str = "") -> None:
                 *(format_metric(k, values[k]) if k in values else "" for k in keys),
             )
         out.print(metrics)
+    from profwork import console_sections
+
+    sections = console_sections.memory(summary.memory) + console_sections.lines(summary.lines)
+    for section in sections:
+        out.print(section)
     for note in summary.notes:
         out.print(Text(f"note: {visible(note)}", style="dim"))
 

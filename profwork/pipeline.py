@@ -28,7 +28,7 @@ from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
 from profwork.methods import Method, MethodOptions, RawArtefact, get_method, method_options
 from profwork.model import Profile, Status, Unit
-from profwork.renderers import RENDERERS, StreamingRenderer, get_renderer
+from profwork.renderers import RENDERERS, OptionalRenderer, StreamingRenderer, get_renderer
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, RunInfo, git_commit, is_run
 
 if TYPE_CHECKING:
@@ -169,8 +169,10 @@ def _plain(value: Any) -> Any:
 
 
 def _recorded(options: MethodOptions, raw: RawArtefact) -> dict[str, Any]:
-    """The options the manifest records: the method's, with the rate actually used."""
-    return {**options.to_json(), "rate": raw.meta.get("rate")}
+    """The options the manifest records: the method's, with the rate actually used and what a
+    method chose for an option left unset (`options_used`: the functions `-m line` picked)."""
+    used = raw.meta.get("options_used") or {}
+    return {**options.to_json(), **used, "rate": raw.meta.get("rate")}
 
 
 def _complete(
@@ -286,6 +288,8 @@ def write_artefacts(
     where the renderer can (see `renderers.Renderer`)."""
     for name in names:
         renderer = get_renderer(name)
+        if isinstance(renderer, OptionalRenderer) and not renderer.applies(profile, summary):
+            continue
         on_stage(f"writing {renderer.filename}")
         if isinstance(renderer, StreamingRenderer):
             with open_artefact(renderer.filename) as out:

@@ -65,6 +65,10 @@ class Hook:
     def after_body(self) -> None:
         """After the timed window, however the body ended, before the teardown."""
 
+    def iteration_done(self, index: int) -> None:
+        """Under `--repeat`, after each measured iteration (0 first), inside the timed window:
+        the memory method's snapshots for the leak check."""
+
 
 class TargetExit(BaseException):
     """The body called `os._exit(code)`: raised in its place so that the run is kept."""
@@ -78,12 +82,17 @@ def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
-def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
+def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> RunFacts:
     """Run setup, the body between `hook.start()` and `hook.stop()`, and teardown.
 
     A signal whose interrupt CPython swallowed (raised inside a `__del__` or a weakref
     callback, it only prints "Exception ignored in: …") is raised again before the body and
-    after it (`signals.check`), so that the run still ends as interrupted."""
+    after it (`signals.check`), so that the run still ends as interrupted.
+
+    `repeat` (`--repeat N`): the body runs once unmeasured (a warm-up, before `before_body`, so
+    that no hook sees it), then N times in the timed window, `hook.iteration_done(i)` after
+    each; an iteration's return value is dropped before the hook looks (the last `Metrics`
+    returned are kept), so that what the body returns is not counted as retained."""
     facts = RunFacts()
     started_by = os.getpid()
     with _process_kept(), bound.environment():
@@ -97,24 +106,20 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
         call = bound.body_call(state)
         result: Any = None
         try:
+            if repeat is not None:
+                with _body_process(started_by):
+                    call()  # the warm-up
             hook.before_body()
             try:
-                try:
-                    with _exit_raises(started_by):
-                        # timed outside the hook, so that the clock calls are not profiled
-                        started = time.perf_counter()
-                        hook.start()
-                        try:
-                            result = call()
-                        finally:
-                            hook.stop()
-                            facts = replace(facts, duration=time.perf_counter() - started)
-                except BaseException as exc:
-                    if os.getpid() != started_by:  # a fork of the body, raising out of it
-                        _end_fork(exc)
-                    raise
-                if os.getpid() != started_by:  # a fork of the body, returning out of it
-                    _end_fork(None)
+                with _body_process(started_by):
+                    # timed outside the hook, so that the clock calls are not profiled
+                    started = time.perf_counter()
+                    hook.start()
+                    try:
+                        result = _iterations(call, hook, repeat)
+                    finally:
+                        hook.stop()
+                        facts = replace(facts, duration=time.perf_counter() - started)
             finally:
                 # however the body ended: under py-spy, the sampling stops before the teardown
                 hook.after_body()
@@ -159,10 +164,40 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
     return facts
 
 
-# The functions that call a target's body, innermost last on every stack: `execute` and the
-# target's own callers. The stack rules trim everything down to the last of them
-# (`profwork.stacks.calls_body`), so a new place that calls the body must be added here.
-BODY_CALLERS: tuple[Callable[..., Any], ...] = (execute, *targets.BODY_CALLERS)
+def _iterations(call: Callable[[], Any], hook: Hook, repeat: int | None) -> Any:
+    if repeat is None:
+        return call()
+    metrics: Any = None
+    for index in range(repeat):
+        result = call()
+        # no built-in function call here: a profiler would show it as a root beside the body
+        if Metrics in type(result).__mro__:
+            metrics = result
+        del result
+        hook.iteration_done(index)
+    return metrics
+
+
+# The functions that call a target's body, innermost last on every stack: `execute`, its
+# `--repeat` loop and the target's own callers. The stack rules trim everything down to the
+# last of them (`profwork.stacks.calls_body`), so a new place that calls the body must be
+# added here.
+BODY_CALLERS: tuple[Callable[..., Any], ...] = (execute, _iterations, *targets.BODY_CALLERS)
+
+
+@contextmanager
+def _body_process(pid: int) -> Iterator[None]:
+    """Around a call of the body: `os._exit` raises (`_exit_raises`), and a fork of the body
+    that comes back out of it, returning or raising, is ended there."""
+    try:
+        with _exit_raises(pid):
+            yield
+    except BaseException as exc:
+        if os.getpid() != pid:  # a fork of the body, raising out of it
+            _end_fork(exc)
+        raise
+    if os.getpid() != pid:  # a fork of the body, returning out of it
+        _end_fork(None)
 
 
 @contextmanager

@@ -79,4 +79,10 @@ def test_the_target_code_starts_at_the_body_whatever_calls_it(
 
 def test_the_marker_is_the_functions_that_call_a_body() -> None:
     names = {fn.__qualname__ for fn in runner.BODY_CALLERS}
-    assert names == {"execute", "_call_with_state", "_call_with_params", "run_module_code"}
+    assert names == {
+        "execute",
+        "_iterations",
+        "_call_with_state",
+        "_call_with_params",
+        "run_module_code",
+    }

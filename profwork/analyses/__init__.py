@@ -13,10 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from profwork.model import Frame, FunctionRow, Profile, Stack, Unit
 from profwork.units import share
+
+if TYPE_CHECKING:
+    from profwork.analyses.lines import LineReport
+    from profwork.analyses.memory import MemoryReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,9 @@ class Summary:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # what hotspots' own times are shares of (0: the total); see `bottlenecks.own_total`
     own_total: float = 0.0
+    # the memory method's figures (analyses.memory), and the line method's (analyses.lines)
+    memory: MemoryReport | None = None
+    lines: LineReport | None = None
 
     def facts(self) -> tuple[Fact, ...]:
         """The run's headline facts in reading order, absent ones left out: target, method,
@@ -109,6 +116,10 @@ class Summary:
                 "notes": list(self.notes),
             }
         )
+        if self.memory is not None:
+            data["memory"] = _finite(self.memory.to_dict())
+        if self.lines is not None:
+            data["lines"] = _finite(self.lines.to_dict())
         return data
 
 
@@ -165,6 +176,8 @@ def analyse(
 ) -> Summary:
     """Run every analysis that applies to `profile`."""
     from profwork.analyses import bottlenecks
+    from profwork.analyses.lines import analyse_lines
+    from profwork.analyses.memory import analyse_memory
 
     return Summary(
         unit=profile.unit,
@@ -177,4 +190,6 @@ def analyse(
         target_metrics=dict(target_metrics or {}),
         notes=tuple(profile.metadata.get("notes", ())),
         metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},
+        memory=analyse_memory(profile, top),
+        lines=analyse_lines(profile, top),
     )

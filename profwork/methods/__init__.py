@@ -364,9 +364,22 @@ def sampling_rate(default: str) -> MethodOption[float | None]:
     )
 
 
-# Options every method takes: how stacks are rooted is one rule for all (DESIGN §1).
+def _repeat(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise ValueError("is not a number of iterations (1 or more)")
+    return value
+
+
+# Options every method takes: how stacks are rooted is one rule for all (DESIGN §1); `--repeat`
+# runs the body N times after one unmeasured warm-up (the runner's job, for every method).
 THREADS = flag("threads", help="Root every stack in its thread.")
-COMMON_OPTIONS: tuple[MethodOption[Any], ...] = (THREADS,)
+REPEAT = integer(
+    "repeat",
+    help="Run the body N times after one unmeasured warm-up (-m memory: the leak check).",
+    example="5",
+    check=_repeat,
+)
+COMMON_OPTIONS: tuple[MethodOption[Any], ...] = (THREADS, REPEAT)
 
 
 @dataclass(frozen=True)
@@ -380,6 +393,11 @@ class MethodOptions:
     @property
     def threads(self) -> bool:
         return THREADS.of(self)
+
+    @property
+    def repeat(self) -> int | None:
+        """`--repeat N`: the body's measured iterations after a warm-up; None: run it once."""
+        return REPEAT.of(self)
 
     def to_json(self) -> dict[str, Any]:
         """For the manifest and `raw/meta.json`: tuples as lists."""

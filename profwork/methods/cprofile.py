@@ -70,7 +70,7 @@ class CProfileMethod:
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
         profilers = _Profilers()
-        facts = runner.execute(bound, profilers)
+        facts = runner.execute(bound, profilers, repeat=options.repeat)
         main_thread = threading.current_thread()
         recorded = [(main_thread.name, main_thread.native_id or 0, profilers.main)]
         recorded += profilers.threads

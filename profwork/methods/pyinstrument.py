@@ -44,7 +44,7 @@ class PyinstrumentMethod:
         rate = RATE.of(options)
         interval = 1.0 / rate if rate else DEFAULT_INTERVAL
         sampler = _Sampler(interval)
-        facts = runner.execute(bound, sampler)
+        facts = runner.execute(bound, sampler, repeat=options.repeat)
         files: tuple[str, ...] = ()
         if sampler.profiler.last_session is not None:
             sampler.profiler.last_session.save(str(raw_dir / SESSION))

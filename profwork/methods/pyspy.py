@@ -61,7 +61,7 @@ class PyspyMethod:
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
         binary()  # fail before starting anything when py-spy is missing
-        child = Child(bound, raw_dir / CHILD_RESULT)
+        child = Child(bound, raw_dir / CHILD_RESULT, options.repeat)
         recorder: Recorder | None = None
         interrupts: list[KeyboardInterrupt] = []
         went = ended = None  # when the body was released, and when it ended

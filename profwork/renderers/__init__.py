@@ -34,6 +34,14 @@ class StreamingRenderer(Renderer, Protocol):
     def stream(self, profile: Profile, summary: Summary, out: BinaryIO) -> None: ...
 
 
+@runtime_checkable
+class OptionalRenderer(Renderer, Protocol):
+    """A renderer whose artefact only some runs have (`memory.json`, for runs with memory
+    figures): `applies(profile, summary)` says whether to write it for this run."""
+
+    def applies(self, profile: Profile, summary: Summary) -> bool: ...
+
+
 # Registered in the `profwork.renderers` entry-point group (profwork's own in pyproject.toml).
 RENDERERS: Registry[Renderer] = Registry(
     "profwork.renderers",

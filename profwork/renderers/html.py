@@ -22,6 +22,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, FrameKind, FunctionRow, Unit
+from profwork.renderers import lines as lines_section
+from profwork.renderers import memory as memory_section
 from profwork.renderers.flamesvg import FlameSvg, asset, title_of
 from profwork.units import (
     format_calls,
@@ -109,6 +111,8 @@ def context(profile: Profile, summary: Summary) -> dict[str, Any]:
         "hot_paths": [_path(p, unit) for p in summary.hot_paths],
         "metrics": metrics(summary.target_metrics),
         "summary_data": summary.to_dict(),
+        "memory": memory_section.html(summary.memory),
+        "lines": lines_section.html(summary.lines),
     }
 
 

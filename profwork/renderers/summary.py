@@ -18,6 +18,8 @@ import re
 
 from profwork.analyses import Summary
 from profwork.model import Frame, FrameKind, FunctionRow, Profile
+from profwork.renderers import lines as lines_section
+from profwork.renderers import memory as memory_section
 from profwork.units import (
     format_calls,
     format_fact,
@@ -125,6 +127,8 @@ class MarkdownSummary:
                 lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
         else:
             lines.append("None reported by this target.")
+        lines += memory_section.markdown(summary.memory)
+        lines += lines_section.markdown(summary.lines)
         if summary.notes:
             lines += ["", "## Notes", ""]
             lines += [f"- {md_text(n)}" for n in summary.notes]
