@@ -23,6 +23,8 @@ from itertools import chain
 from typing import Any, Literal, NamedTuple, TypeVar
 
 Unit = Literal["seconds", "bytes", "samples"]
+# How a run ended (the manifest's `status`).
+Status = Literal["ok", "error", "interrupted"]
 T = TypeVar("T")
 
 

@@ -25,12 +25,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn, Protocol, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
+from profwork import targets
 from profwork.errors import TargetSetupError
 from profwork.targets import Metrics
 
@@ -39,24 +40,24 @@ if TYPE_CHECKING:
     from profwork.targets import BoundTarget, Target
 
 
-class Hook(Protocol):
+class Hook:
     """Brackets the body: `start` right before it, `stop` right after (both inside the timed
-    window, so keep them cheap). A hook may also define `before_body`/`after_body`, called
-    outside the timed window: the py-spy child's handshake with its parent."""
+    window, so keep them cheap); `before_body` after the setup and `after_body` once the body is
+    over, however it ended (both outside the timed window: the py-spy child's handshake with its
+    parent). Each does nothing unless overridden, so `Hook()` runs the body unmeasured; a
+    method's hook subclasses it and overrides what it needs."""
 
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class NoHook:
-    """Runs the body unmeasured (bench, serve)."""
+    def before_body(self) -> None:
+        """After the setup, before the timed window."""
 
     def start(self) -> None:
-        pass
+        """Right before the body, inside the timed window."""
 
     def stop(self) -> None:
-        pass
+        """Right after the body, however it ended, inside the timed window."""
+
+    def after_body(self) -> None:
+        """After the timed window, however the body ended, before the teardown."""
 
 
 class TargetExit(BaseException):
@@ -95,28 +96,28 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
             raise _setup_failed(exc, bound.target) from None
         call = bound.body_call(state)
         result: Any = None
-        before, after = getattr(hook, "before_body", None), getattr(hook, "after_body", None)
         try:
-            if before is not None:
-                before()
+            hook.before_body()
             try:
-                with _exit_raises(started_by):
-                    # timed outside the hook, so that the clock calls are not part of the profile
-                    started = time.perf_counter()
-                    hook.start()
-                    try:
-                        result = call()
-                    finally:
-                        hook.stop()
-                        facts.duration = time.perf_counter() - started
-            except BaseException as exc:
-                if os.getpid() != started_by:  # a fork of the body, raising out of it
-                    _end_fork(exc)
-                raise
-            if os.getpid() != started_by:  # a fork of the body, returning out of it
-                _end_fork(None)
-            if after is not None:
-                after()
+                try:
+                    with _exit_raises(started_by):
+                        # timed outside the hook, so that the clock calls are not profiled
+                        started = time.perf_counter()
+                        hook.start()
+                        try:
+                            result = call()
+                        finally:
+                            hook.stop()
+                            facts.duration = time.perf_counter() - started
+                except BaseException as exc:
+                    if os.getpid() != started_by:  # a fork of the body, raising out of it
+                        _end_fork(exc)
+                    raise
+                if os.getpid() != started_by:  # a fork of the body, returning out of it
+                    _end_fork(None)
+            finally:
+                # however the body ended: under py-spy, the sampling stops before the teardown
+                hook.after_body()
         except KeyboardInterrupt:
             facts.status, facts.error = "interrupted", "interrupted by the user (Ctrl-C)"
         except TargetExit as exc:
@@ -147,6 +148,12 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
                 f"teardown failed:\n{_describe(exc)}"
             )
     return facts
+
+
+# The functions that call a target's body, innermost last on every stack: `execute` and the
+# target's own callers. The stack rules trim everything down to the last of them
+# (`profwork.stacks.calls_body`), so a new place that calls the body must be added here.
+BODY_CALLERS: tuple[Callable[..., Any], ...] = (execute, *targets.BODY_CALLERS)
 
 
 @contextmanager
@@ -277,7 +284,7 @@ def _shown(path: str) -> str:
 READY, GO, DONE, TEARDOWN = "ready", "go", "done", "teardown"
 
 
-class _Handshake:
+class _Handshake(Hook):
     """The child's side of the py-spy handshake: report ready after setup, wait until py-spy
     samples, report done after the body, wait until py-spy has stopped before teardown."""
 
@@ -294,12 +301,6 @@ class _Handshake:
     def before_body(self) -> None:
         self._say(READY)
         self.incoming.readline()  # GO (or EOF: the parent is gone)
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
     def after_body(self) -> None:
         self._say(DONE)

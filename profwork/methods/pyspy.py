@@ -38,7 +38,15 @@ from typing import IO, Any
 
 from profwork.errors import MethodError, ProfworkError
 from profwork.frames import PROFWORK_DIR, Classifier, SysPaths
-from profwork.methods import MethodOptions, RawArtefact, Status
+from profwork.methods import (
+    MethodOption,
+    MethodOptions,
+    RawArtefact,
+    Status,
+    flag,
+    number,
+    positive,
+)
 from profwork.model import FrameKind, Profile, Stack, Unit
 from profwork.runner import DONE, GO, READY, TEARDOWN
 from profwork.signals import describe
@@ -103,6 +111,26 @@ def rate_argument(rate: float | None) -> int:
     return int(rate)
 
 
+def _rate(rate: float | None) -> float | None:
+    """The check of `--rate`: positive, then a whole number py-spy takes."""
+    return None if positive(rate) is None else float(rate_argument(rate))
+
+
+# py-spy's options (`run -m pyspy` and `attach`): declared here, offered and checked by profwork.
+RATE = number(
+    "rate",
+    help=f"Samples per second, a whole number (default: {DEFAULT_RATE}).",
+    metavar="HZ",
+    example=str(DEFAULT_RATE),
+    check=_rate,
+)
+NATIVE = flag("native", help="Native (C/C++/Cython) frames too.")
+SUBPROCESSES = flag("subprocesses", help="Follow subprocesses.")
+IDLE = flag("idle", help="Keep samples of idle threads.")
+GIL = flag("gil", help="Only samples holding the GIL.")
+OPTIONS: tuple[MethodOption[Any], ...] = (RATE, NATIVE, SUBPROCESSES, IDLE, GIL)
+
+
 def explain(stderr: str, pid: int) -> ProfworkError:
     """One line for py-spy's multi-line error output."""
     text = stderr.lower()
@@ -123,17 +151,13 @@ def explain(stderr: str, pid: int) -> ProfworkError:
 def record_command(
     pid: int, output: Path, options: MethodOptions, duration: float | None
 ) -> list[str]:
-    command = [binary(), "record", "--pid", str(pid), "--rate", str(rate_argument(options.rate))]
+    rate = rate_argument(RATE.of(options))
+    command = [binary(), "record", "--pid", str(pid), "--rate", str(rate)]
     command += ["--format", "raw", "--function", "--full-filenames", "--threads"]
     command += ["--output", str(output)]
-    for flag, on in (
-        ("--native", options.native),
-        ("--subprocesses", options.subprocesses),
-        ("--idle", options.idle),
-        ("--gil", options.gil),
-    ):
-        if on:
-            command.append(flag)
+    command += [
+        option.cli_name for option in (NATIVE, SUBPROCESSES, IDLE, GIL) if option.of(options)
+    ]
     if duration is not None:
         command += ["--duration", str(max(1, round(duration)))]
     return command
@@ -361,9 +385,9 @@ class _Child:
 class PyspyMethod:
     name = "pyspy"
     unit: Unit = "seconds"
+    options = OPTIONS
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
-        rate_argument(options.rate)  # fail before starting anything on a rate py-spy refuses
         binary()  # … or when py-spy is missing
         child = _Child(bound, raw_dir)
         recorder: Recorder | None = None
@@ -457,7 +481,6 @@ class PyspyMethod:
         """Record a running process for `duration` seconds, until it exits, or until Ctrl-C
         (or SIGTERM, SIGHUP). Nothing is written until py-spy has recorded: the recording goes
         to a staging directory and, once it is over, into the `raw_dir()` it asks for then."""
-        rate_argument(options.rate)
         require_process(pid)
         paths = interpreter_paths(pid)
         staging = Path(tempfile.mkdtemp(prefix="profwork-attach-"))
@@ -523,14 +546,8 @@ class PyspyMethod:
             error=error,
             meta={
                 **meta,
-                "rate": rate_argument(options.rate),
-                "options": {
-                    "threads": options.threads,
-                    "native": options.native,
-                    "subprocesses": options.subprocesses,
-                    "idle": options.idle,
-                    "gil": options.gil,
-                },
+                "rate": rate_argument(RATE.of(options)),
+                "options": options.to_json(),
             },
         )
         raw.save()
