@@ -412,3 +412,10 @@ def _flush_stdout() -> None:
         from profwork.console import stdout_failed
 
         raise stdout_failed(exc) from None
+
+
+# Commands kept in modules of their own (click commands added to the group).
+from profwork.cli_compare import bench, compare  # noqa: E402
+
+cli.add_command(compare)
+cli.add_command(bench)
