@@ -4,13 +4,16 @@ targets, the installed script, the run directories they write, and the exit code
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from profwork import comparison
-from tests.conftest import profwork, write
+from tests.conftest import PROFWORK, profwork, write
 
 SMALL = ("--size", "small")
 
@@ -44,9 +47,11 @@ def compare_dir(results: Path) -> Path:
 @pytest.fixture(scope="module")
 def scheduler_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     results = tmp_path_factory.mktemp("results")
+    # medium, two rounds: the quadratic scan makes naive ~5x slower, far beyond any noise
+    sized = ("--size", "medium", "-p", "rounds=2")
     return {
-        "naive": run(results, "scheduler", *SMALL, "-p", "variant=naive"),
-        "fast": run(results, "scheduler", *SMALL, "-p", "variant=fast"),
+        "naive": run(results, "scheduler", *sized, "-p", "variant=naive"),
+        "fast": run(results, "scheduler", *sized, "-p", "variant=fast"),
         "results": results,
     }
 
@@ -244,3 +249,37 @@ def test_the_trend_of_the_last_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Trend — scheduler · bench" in done.stdout
     assert done.stdout.count("-bench") == 2  # the last two runs, by path
+
+
+def test_ctrl_c_keeps_the_iterations_measured_so_far(tmp_path: Path) -> None:
+    script = write(
+        tmp_path / "slow.py",
+        """
+        import time
+
+        def body():
+            time.sleep(0.05)
+        """,
+    )
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [PROFWORK, "bench", f"{script}:body", "-n", "10000", "--warmup", "0", "-o", str(results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    (manifest,) = results.glob("*/*-bench/manifest.json")
+    assert json.loads(manifest.read_text())["status"] == "interrupted"
+    data = json.loads((manifest.parent / "bench.json").read_text())
+    assert 0 < len(data["timings"]) < 10000
+    assert "run directory:" in out
