@@ -104,9 +104,9 @@ def _registered_methods() -> list[Method]:
 
 
 def _attaching_methods() -> list[Method]:
-    from profwork.methods import get_method
+    from profwork.methods import Attachable, registered_methods
 
-    return [get_method("pyspy")]
+    return [method for method in registered_methods() if isinstance(method, Attachable)]
 
 
 @cli.command(cls=MethodOptionsCommand, methods=_registered_methods)
@@ -181,8 +181,19 @@ def run(
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 
+attach_method_option = click.option(
+    "-m",
+    "--method",
+    type=METHOD,
+    default="pyspy",
+    show_default=True,
+    help="The profiler; one that can attach to a running process.",
+)
+
+
 @cli.command(cls=MethodOptionsCommand, methods=_attaching_methods)
 @click.argument("pid", type=int)
+@attach_method_option
 @click.option(
     "-d",
     "--duration",
@@ -195,15 +206,18 @@ def run(
 def attach(
     ctx: click.Context,
     pid: int,
+    method: str,
     duration: float | None,
     output: Path | None,
     top: int,
 ) -> None:
-    """Record a running Python process PID with py-spy (until -d runs out, Ctrl-C or its exit)."""
+    """Record a running Python process PID (with py-spy unless -m says otherwise) until -d runs
+    out, Ctrl-C or its exit."""
     from profwork import console, pipeline
 
     result = pipeline.attach(
         pid,
+        method=method,
         duration=duration,
         options=given_method_options(ctx),
         output=output,
@@ -223,12 +237,13 @@ def attach(
 
 @cli.command()
 @click.argument("pid", type=int)
-def dump(pid: int) -> None:
+@attach_method_option
+def dump(pid: int, method: str) -> None:
     """Print the current stack of every thread of a running Python process."""
     from profwork import console
-    from profwork.methods import pyspy
+    from profwork.methods import get_attachable
 
-    console.dump(pid, pyspy.dump(pid))
+    console.dump(pid, get_attachable(method).dump(pid))
 
 
 @cli.command()

@@ -103,13 +103,13 @@ def run(
         git_commit=commit,
     )
     result = _complete(profiler, raw, run_dir, info, top, on_stage)
-    exit_code = raw.meta.get("exit_code")
-    return dataclasses.replace(result, exit_code=exit_code if isinstance(exit_code, int) else None)
+    return dataclasses.replace(result, exit_code=raw.facts.exit_code)
 
 
 def attach(
     pid: int,
     *,
+    method: str = "pyspy",
     duration: float | None = None,
     options: Mapping[str, Any] | None = None,
     output: Path | None = None,
@@ -117,26 +117,30 @@ def attach(
     command: Sequence[str] | None = None,
     on_stage: Stage = _quiet,
 ) -> RunResult:
-    """Record a running Python process with py-spy and write its run directory.
+    """Record a running Python process with a method that can attach (`methods.Attachable`;
+    py-spy by default) and write its run directory.
 
-    Nothing is created under the output directory until py-spy has recorded: a PID that is not
-    there, not Python or not permitted leaves no trace."""
-    from profwork.methods import pyspy
+    Nothing is created under the output directory until the method has recorded: a PID that is
+    not there, not Python or not permitted leaves no trace."""
+    from profwork.methods import get_attachable
+    from profwork.processes import process_facts
 
-    chosen = method_options(pyspy.METHOD, options)
-    name, argv = pyspy.process_facts(pid)
+    attacher = get_attachable(method)
+    profiler = get_method(attacher.name)
+    chosen = method_options(profiler, options)
+    name, argv = process_facts(pid)
     started = datetime.now().astimezone()
     label = f"pid-{pid}-{specs.slug(name, module=True)}"
     run_dir: RunDir | None = None
 
     def raw_dir() -> Path:
         nonlocal run_dir
-        run_dir = RunDir(output or DEFAULT_BASE, label, "pyspy", started)
+        run_dir = RunDir(output or DEFAULT_BASE, label, profiler.name, started)
         return run_dir.raw
 
     on_stage(f"attaching to process {pid} ({name})" + (f" for {duration:g} s" if duration else ""))
     try:
-        raw = pyspy.METHOD.attach(pid, chosen, duration, raw_dir)
+        raw = attacher.attach(pid, raw_dir, chosen, duration)
     except BaseException:
         if run_dir is not None:
             shutil.rmtree(run_dir.temp, ignore_errors=True)
@@ -145,14 +149,14 @@ def attach(
     info = RunInfo(
         target=label,
         spec=f"pid {pid}",
-        method="pyspy",
+        method=profiler.name,
         params={"pid": pid, "process": name, "cmdline": argv, "requested_duration": duration},
         options=_recorded(chosen, raw),
         started_at=started.isoformat(timespec="seconds"),
         command=tuple(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
-    result = _complete(pyspy.METHOD, raw, run_dir, info, top, on_stage)
+    result = _complete(profiler, raw, run_dir, info, top, on_stage)
     return dataclasses.replace(result, process_exited=bool(raw.meta.get("process_exited")))
 
 
@@ -181,15 +185,15 @@ def _complete(
     Ctrl-C finishes the run as `interrupted` with what was written; a failure to write (a
     full disk) leaves the temporary directory with its raw data and says where. The manifest
     is built once, when its facts are known: the artefacts written and the summary's notes."""
-    status, error = raw.status, raw.error
+    status, error = raw.facts.status, raw.facts.error
     unit: Unit = profiler.unit
     notes: tuple[str, ...] = ()
-    metrics = dict(raw.meta.get("target_metrics") or {})
+    metrics = {name: dict(figures) for name, figures in raw.facts.metrics.items()}
 
     def manifest(status: Status, error: str | None) -> Manifest:
         return Manifest.build(
             info,
-            duration=raw.duration,
+            duration=raw.facts.duration,
             status=status,
             error=error,
             unit=unit,

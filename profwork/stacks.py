@@ -73,14 +73,17 @@ def trim_above_body(stack: Stack) -> Stack | None:
 
     The cut is after the last frame of profwork's runner (or the target wrapper that calls the
     body), so that profwork code the body itself calls stays visible. A stack without one loses
-    only its leading profwork frames. None for a stack that is all profwork (time spent around
-    the body, not in it)."""
+    only its leading profwork frames. None for a stack that is all profwork, or whose first frame
+    below the runner is profwork's (time spent around the body, not in it)."""
     lead = leading_pseudo(stack)
     for index in range(len(stack) - 1, lead - 1, -1):
         if calls_body(stack[index]):
-            if index == len(stack) - 1:
+            rest = stack[index + 1 :]
+            # below the runner but not in the body: the hook's start/stop and the py-spy child's
+            # handshake (`before_body`/`after_body`) are profwork's time around the body
+            if not rest or rest[0].kind is FrameKind.PROFWORK:
                 return None
-            return stack[:lead] + stack[index + 1 :]
+            return stack[:lead] + rest
     start = lead
     while start < len(stack) and stack[start].kind is FrameKind.PROFWORK:
         start += 1

@@ -73,7 +73,7 @@ MAIN_MODULE_CHECKS = """
 
 
     def busy() -> int:
-        return sum(i * i for i in range(200_000))
+        return sum(i * i for i in range(3_000_000))
 
 
     engine = create_engine("sqlite://")

@@ -48,7 +48,7 @@ const table = {
   'say "hi", twice': function () { let s = 0; for (let i = 0; i < 2e7; i++) s += i; return s; },
 };
 table['say "hi", twice']();
-fib(27);
+fib(31);
 """
 
 

@@ -14,14 +14,25 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 from profwork.errors import MethodError, ProfworkError
+from profwork.facts import RunFacts
 from profwork.model import Status as Status  # re-exported: how a run ended
 from profwork.registry import Registry
 
 if TYPE_CHECKING:
     from profwork.model import Profile, Unit
+    from profwork.processes import ThreadDump
     from profwork.targets import BoundTarget
 
 # Registered in the `profwork.methods` entry-point group (profwork's own in pyproject.toml).
@@ -42,18 +53,16 @@ META_FILE = "meta.json"
 
 @dataclass(frozen=True)
 class RawArtefact:
-    """What a profiler wrote in `raw/`, and the facts of the run that produced it.
+    """What a profiler wrote in `raw/`, and the facts of the run that produced it (`facts`).
 
     `meta` carries what normalising needs later, anywhere: the profiled interpreter's paths
-    (`sys_paths`), thread names, the rate actually used, qualified names, target metrics.
+    (`sys_paths`), thread names, the rate actually used, qualified names.
     """
 
     directory: Path
     format: str
     files: tuple[str, ...]
-    status: Status = "ok"
-    duration: float | None = None
-    error: str | None = None
+    facts: RunFacts = field(default_factory=RunFacts)
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def save(self) -> None:
@@ -61,9 +70,7 @@ class RawArtefact:
         data = {
             "format": self.format,
             "files": list(self.files),
-            "status": self.status,
-            "duration": self.duration,
-            "error": self.error,
+            "facts": self.facts.to_json(),
             "meta": dict(self.meta),
         }
         (self.directory / META_FILE).write_text(json.dumps(data, indent=1), encoding="utf-8")
@@ -71,14 +78,21 @@ class RawArtefact:
     @classmethod
     def load(cls, directory: Path) -> RawArtefact:
         data = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        meta = data.get("meta", {})
+        facts = data.get("facts")
+        if facts is None:  # written before the facts had a key of their own
+            facts = {
+                **data,
+                "metrics": meta.get("target_metrics"),
+                "exit_code": meta.get("exit_code"),
+                "notes": meta.get("notes"),
+            }
         return cls(
             directory=directory,
             format=data["format"],
             files=tuple(data["files"]),
-            status=data.get("status", "ok"),
-            duration=data.get("duration"),
-            error=data.get("error"),
-            meta=data.get("meta", {}),
+            facts=RunFacts.from_json(facts),
+            meta=meta,
         )
 
 
@@ -100,9 +114,52 @@ class Method(Protocol):
     def normalise(self, raw: RawArtefact) -> Profile: ...
 
 
+@runtime_checkable
+class Attachable(Protocol):
+    """A method that can also watch a process it did not start (`profwork attach`, `dump`).
+
+    `attach` records process `pid` for `duration` seconds, until it exits, or until Ctrl-C
+    (SIGTERM, SIGHUP), into the directory `raw_dir()` gives: it asks for it only once there is
+    something to write, so that a PID that cannot be recorded leaves nothing behind. The
+    artefact's `meta` may say `process_exited` (the process ended the recording). `dump` gives
+    every thread's current stack."""
+
+    name: str
+
+    def attach(
+        self,
+        pid: int,
+        raw_dir: Callable[[], Path],
+        options: MethodOptions,
+        duration: float | None,
+    ) -> RawArtefact: ...
+
+    def dump(self, pid: int) -> list[ThreadDump]: ...
+
+
 def get_method(name: str) -> Method:
     """The method registered under `name` (any case), imported on first use."""
     return METHODS.get(name)
+
+
+def get_attachable(name: str) -> Attachable:
+    """The method registered under `name`, if it can attach to a running process (and dump
+    its threads); else one line naming the methods that can."""
+    method = get_method(name)
+    if isinstance(method, Attachable):
+        return method
+    able = []
+    for other in METHODS.names():
+        try:
+            if isinstance(get_method(other), Attachable):
+                able.append(other)
+        except ProfworkError:  # a plug-in that does not load is no candidate
+            continue
+    return_hint = ", ".join(f"-m {n}" for n in able) or "none is installed"
+    raise MethodError(
+        f"-m {method.name} cannot attach to a running process",
+        remedy=f"use a method that can: {return_hint}",
+    )
 
 
 # ---- options ------------------------------------------------------------------------------------

@@ -87,17 +87,12 @@ class CProfileMethod:
             directory=raw_dir,
             format="pstats",
             files=(*files, QUALNAMES),
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "threads": threads,
                 "options": options.to_json(),
                 "rate": None,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()
@@ -118,7 +113,7 @@ class CProfileMethod:
                 parts.append((thread, part))
         stacks: dict[Stack, float] = {}
         stats: dict[Frame, FunctionStats] = {}
-        notes: list[str] = list(raw.meta.get("notes", ()))  # the runner's (os._exit(0), …)
+        notes: list[str] = list(raw.facts.notes)  # the runner's (os._exit(0), …)
         for thread, part in parts:
             # each thread's stacks under its root; the thread rule then keeps the roots or not
             label = f"thread ({thread['native_id']}): {thread['name']}"
@@ -145,8 +140,8 @@ class CProfileMethod:
                 "rate": None,
                 "stacks": "rebuilt from the caller graph",
                 "threads": len(parts),
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )

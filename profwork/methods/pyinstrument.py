@@ -53,17 +53,12 @@ class PyinstrumentMethod:
             directory=raw_dir,
             format="pyinstrument",
             files=files,
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "options": options.to_json(),
                 "rate": 1.0 / interval,
                 "interval": interval,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()
@@ -75,7 +70,7 @@ class PyinstrumentMethod:
         classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
         session = raw.directory / SESSION
         notes = [
-            *raw.meta.get("notes", ()),  # the runner's (os._exit(0), …)
+            *raw.facts.notes,  # the runner's (os._exit(0), …)
             "pyinstrument samples only the thread that runs the body; threads it starts are "
             "not seen (use -m cprofile or -m pyspy for those)",
         ]
@@ -96,8 +91,8 @@ class PyinstrumentMethod:
                 "rate": raw.meta.get("rate"),
                 "stacks": "sampled",
                 "threads": 1,
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": [*part.metadata.get("notes", ()), *notes],
             },
         )

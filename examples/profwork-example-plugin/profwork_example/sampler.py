@@ -113,17 +113,12 @@ class SamplerMethod:
             directory=raw_dir,
             format="folded",
             files=(FOLDED,),
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 # where the profiled interpreter's stdlib and site-packages are: frame kinds
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "rate": 1.0 / interval,
                 "interval": interval,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()  # raw/meta.json: what `normalise` needs when the run is reported later
@@ -139,7 +134,7 @@ class SamplerMethod:
             qualified=True,  # co_qualname already
         )
         notes = [
-            *raw.meta.get("notes", ()),
+            *raw.facts.notes,
             "the sampler sees only the thread that runs the body",
         ]
         return Profile(
@@ -151,8 +146,8 @@ class SamplerMethod:
                 "rate": raw.meta["rate"],
                 "stacks": "sampled",
                 "threads": 1,
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )
