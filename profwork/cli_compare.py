@@ -30,6 +30,21 @@ def _command(ctx: click.Context) -> list[str]:
     return list(invocation.command if invocation else ["profwork", *sys.argv[1:]])
 
 
+save_baseline_option = click.option(
+    "--save-baseline", metavar="NAME", help="Also keep this run as the baseline NAME."
+)
+
+
+def keep_baseline(run: Path, name: str | None, output: Path | None) -> None:
+    """`--save-baseline NAME` on `run` and `bench`: the finished run copied as the baseline."""
+    if not name:
+        return
+    from profwork import comparison as comparing
+    from profwork import console_compare
+
+    console_compare.written_baseline(comparing.save_baseline(run, name, output))
+
+
 output_option = click.option(
     "-o",
     "--output",
@@ -165,7 +180,6 @@ def bench(
     """Run TARGET's body N times unprofiled after a warm-up (setup once) and write bench.json
     and a histogram in a `bench` run directory."""
     from profwork import bench as benching
-    from profwork import comparison as comparing
     from profwork import console_compare
 
     if module_name and target:
@@ -189,8 +203,6 @@ def bench(
         )
     console_compare.bench(result.stats, result.target_metrics)
     console_compare.written(result.path)
-    if save_baseline:
-        saved = comparing.save_baseline(result.path, save_baseline, output)
-        console_compare.written_baseline(saved)
+    keep_baseline(result.path, save_baseline, output)
     if result.manifest.status != "ok":
         sys.exit(130)

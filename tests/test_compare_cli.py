@@ -283,3 +283,17 @@ def test_ctrl_c_keeps_the_iterations_measured_so_far(tmp_path: Path) -> None:
     data = json.loads((manifest.parent / "bench.json").read_text())
     assert 0 < len(data["timings"]) < 10000
     assert "run directory:" in out
+
+
+def test_run_saves_a_baseline_that_compare_finds_again(tmp_path: Path) -> None:
+    done = profwork("run", "scheduler", *SMALL, "--save-baseline", "before", "-o", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "baseline saved" in done.stdout
+    saved = tmp_path / "baselines" / "before"
+    assert json.loads((saved / "manifest.json").read_text())["method"] == "cprofile"
+    latest = run(tmp_path, "scheduler", *SMALL)
+    compared = profwork("compare", "--baseline", "before", "-o", str(tmp_path))
+    assert compared.returncode == 0, compared.stderr
+    data = json.loads((compare_dir(tmp_path) / "compare.json").read_text())
+    assert data["base"]["label"].endswith("baselines/before")
+    assert data["new"]["label"] == str(latest)
