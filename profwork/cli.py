@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
+from profwork.cli_compare import bench, compare, keep_baseline, save_baseline_option
 from profwork.cli_params import (
     METHOD,
     MethodOptionsCommand,
@@ -131,6 +132,7 @@ def _attaching_methods() -> list[Method]:
 @db_url_option
 @output_options
 @click.option("--open", "open_report", is_flag=True, help="Open the HTML report when done.")
+@save_baseline_option
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -144,6 +146,7 @@ def run(
     output: Path | None,
     top: int,
     open_report: bool,
+    save_baseline: str | None,
 ) -> None:
     """Profile TARGET: a registered target, script.py, file.py:function, package.module:function
     (or --module MODULE). Arguments after `--` go to the script. The options of the methods
@@ -174,6 +177,8 @@ def run(
         on_stage=console.stage,
     )
     _show_run(result)
+    if result.manifest.status == "ok":
+        keep_baseline(result.path, save_baseline, output)
     if open_report:
         import webbrowser
 
@@ -432,3 +437,8 @@ def _flush_stdout() -> None:
         from profwork.console import stdout_failed
 
         raise stdout_failed(exc) from None
+
+
+# Commands kept in modules of their own (click commands added to the group).
+cli.add_command(compare)
+cli.add_command(bench)
