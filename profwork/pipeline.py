@@ -320,6 +320,12 @@ def _normalise_again(path: Path, unit: InputUnit | None) -> Profile:
         method = manifest["method"]
         if isinstance(method, dict):  # a manifest may record the method with its options
             method = method["name"]
+        if method in ("bench", "compare"):  # runs of figures, with no profile of their own
+            what = "bench.json" if method == "bench" else "compare.json and report.html"
+            raise InputError(
+                f"{path} is a {method} run: it holds no profile to summarise",
+                remedy=f"read its {what}, or give it to `profwork compare`",
+            )
         raw = RawArtefact.load(path / "raw")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(

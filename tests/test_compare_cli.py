@@ -188,6 +188,10 @@ def test_bench_writes_its_figures_and_a_histogram(tmp_path: Path) -> None:
     ns = "{http://www.w3.org/2000/svg}"
     bins = [r for r in svg.iter(f"{ns}rect") if r.get("class") == "bin"]
     assert sum(int(b.findtext(f"{ns}title", "0").split()[0]) for b in bins) == 6
+    # a bench run holds figures, not a profile: `report` says so in one line
+    reported = profwork("report", str(path))
+    assert reported.returncode == 2 and "is a bench run" in reported.stderr
+    assert "Traceback" not in reported.stderr
 
 
 def test_bench_of_the_api_target_reports_per_endpoint_percentiles(tmp_path: Path) -> None:
