@@ -53,6 +53,10 @@ SCHEMA = 1
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _PLACEHOLDER = re.compile(r"%\([^)]*\)s|%s|\$\d+|__\[POSTCOMPILE_\w+\]|(?<![:\w]):[A-Za-z_]\w*|\?")
 _NUMBER = re.compile(r"(?<![\w.$])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+_CAST = re.compile(
+    r"\?\s*::\s*[A-Za-z_]\w*(?:\s+(?:PRECISION|VARYING))?(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?",
+    re.IGNORECASE,
+)
 _IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
 _VALUES = re.compile(r"\bVALUES\s*\([?,\s]*\)(?:\s*,\s*\([?,\s]*\))*", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
@@ -60,11 +64,13 @@ _SPACE = re.compile(r"\s+")
 
 @lru_cache(maxsize=4096)
 def normalise(statement: str) -> str:
-    """The statement with every literal and placeholder as `?`, each `IN (…)` list as
+    """The statement with every literal and placeholder as `?` (with the cast PostgreSQL's
+    dialects add to a placeholder, `?::INTEGER`), each `IN (…)` list as
     `IN (...)`, a multi-row `VALUES` as `VALUES (...)`, and runs of white space as one space:
     two executions of one query with other values normalise alike."""
     text = _STRING.sub("?", statement)
     text = _PLACEHOLDER.sub("?", text)
+    text = _CAST.sub("?", text)
     text = _NUMBER.sub("?", text)
     text = _IN_LIST.sub("IN (...)", text)
     text = _VALUES.sub("VALUES (...)", text)

@@ -41,6 +41,8 @@ def _module(path: Path) -> types.ModuleType:
         ("SELECT * FROM t WHERE id = :id", "SELECT * FROM t WHERE id = $1"),
         ("INSERT INTO t (a, b) VALUES (?, ?)", "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')"),
         ("SELECT  *\n FROM t  WHERE id = ?", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE %(p)s::INTEGER = t.id", "SELECT * FROM t WHERE ? = t.id"),
+        ("SELECT * FROM t WHERE x = %s::VARCHAR(20)", "SELECT * FROM t WHERE x = 'a'"),
     ],
 )
 def test_the_same_query_with_other_values_normalises_alike(one: str, other: str) -> None:
@@ -150,7 +152,9 @@ def test_the_lazy_db_target_executes_one_client_select_per_agenda_line() -> None
     assert agenda == 28  # one agenda query per day of the four-week period
     lazy = by_site[("agenda_line", "daily_agenda.<locals>.<listcomp>")]
     assert lazy == 50  # one client SELECT per appointment: small seeds 50
-    assert set(log.units) == {0}
+    # each day's session is a unit of work of its own (the target declares them)
+    assert {log.unit_label(q.unit) for q in log.queries} == {"a day's agenda"}
+    assert len({q.unit for q in log.queries}) == 28
 
 
 def test_the_eager_db_target_loads_the_clients_with_its_agenda() -> None:
