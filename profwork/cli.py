@@ -6,24 +6,32 @@ No profiling, formats or analyses here, and no heavy imports at module level, so
 
 from __future__ import annotations
 
-import importlib
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
+from profwork.cli_params import (
+    METHOD,
+    MethodOptionsCommand,
+    PositiveNumber,
+    RegistryChoice,
+    db_url_option,
+    given_method_options,
+    output_options,
+    param_option,
+    size_option,
+    top_option,
+    unit_option,
+)
 from profwork.errors import OutputError, ProfworkError
+from profwork.view import view
 
 if TYPE_CHECKING:
-    from click.shell_completion import CompletionItem
-
+    from profwork.methods import Method
     from profwork.pipeline import RunResult
-    from profwork.registry import Registry
-
-if TYPE_CHECKING:
     from profwork.readers.source import InputUnit
 
 EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
@@ -36,85 +44,6 @@ class Invocation(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect
     command: tuple[str, ...]
 
 
-if TYPE_CHECKING:  # click ≥ 8.2 types its parameter types by value and input
-    FloatParam = click.ParamType[float, Any]
-    NameParam = click.ParamType[str, Any]
-else:
-    FloatParam = NameParam = click.ParamType
-
-
-class PositiveNumber(FloatParam):
-    """A finite number above zero (`--rate`, `-d`): `inf`, `nan`, 0 and negative numbers are
-    refused when the command line is parsed, before anything runs or is written."""
-
-    name = "number"
-
-    def __init__(self, example: str) -> None:
-        self.example = example
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if not math.isfinite(number) or number <= 0:
-            self.fail(
-                f"{value!r} is not a positive finite number (e.g. {self.example})", param, ctx
-            )
-        return number
-
-
-class RegistryChoice(NameParam):
-    """A plug-in name (`-m`, `convert --to`, `report --format`) checked against its registry
-    when the command line is parsed, in any case; the registered spelling is passed on.
-
-    The registry is named by import path and read only when a value is checked or a
-    command's own help lists the names, so `profwork --help` never reads the entry points."""
-
-    name = "name"
-
-    def __init__(self, registry: str, extra: Sequence[str] = ()) -> None:
-        self.registry = registry  # "module:attribute" of a `profwork.registry.Registry`
-        self.extra = tuple(extra)  # names the command itself handles (`report --format text`)
-
-    def _registry(self) -> Registry[Any]:
-        module, _, attribute = self.registry.partition(":")
-        registry: Registry[Any] = getattr(importlib.import_module(module), attribute)
-        return registry
-
-    def names(self) -> tuple[str, ...]:
-        return (*self.extra, *self._registry().names())
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        for name in self.extra:
-            if text.lower() == name.lower():
-                return name
-        registry = self._registry()
-        if text in registry:
-            return registry.entry_point(text).name
-        self.fail(
-            f"unknown {registry.kind} {text!r}; choose one of: {', '.join(self.names())}",
-            param,
-            ctx,
-        )
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
-        return "[" + "|".join(self.names()) + "]"
-
-    def shell_complete(
-        self, ctx: click.Context, param: click.Parameter, incomplete: str
-    ) -> list[CompletionItem]:
-        from click.shell_completion import CompletionItem
-
-        return [CompletionItem(n) for n in self.names() if n.startswith(incomplete.lower())]
-
-
-METHOD = RegistryChoice("profwork.methods:METHODS")
-
-
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
     params = {}
     for item in values:
@@ -123,78 +52,6 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
             raise ProfworkError(f"-p expects name=value, got {item!r}", remedy="e.g. -p size=10")
         params[key.strip()] = value
     return params
-
-
-# Options shared by the commands that run a target (`run`, `serve`).
-param_option = click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A target parameter (repeatable), typed from the target's signature.",
-)
-db_url_option = click.option(
-    "--db-url",
-    metavar="URL",
-    help="Shorthand for -p db_url=URL (database targets; default: embedded SQLite).",
-)
-
-
-threads_option = click.option("--threads", is_flag=True, help="Root every stack in its thread.")
-top_option = click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=15,
-    show_default=True,
-    help="Rows in the ranked summary.",
-)
-size_option = click.option(
-    "--size",
-    metavar="SIZE",
-    help="A size preset of the target (`profwork targets` lists each target's sizes).",
-)
-rate_option = click.option(
-    "--rate",
-    type=PositiveNumber("--rate 100"),
-    metavar="HZ",
-    help="Sampling rate (default: the tool's own; cprofile refuses it).",
-)
-# What the weights of a file without a unit are (profwork.readers.source.UNITS, kept equal by a
-# test: importing the readers here would slow `--help`).
-INPUT_UNITS = ("us", "ms", "s", "bytes", "samples")
-unit_option = click.option(
-    "--unit",
-    type=click.Choice(INPUT_UNITS),
-    help="The unit of a file that records none (folded stacks): samples unless given, or the "
-    "unit in the manifest of the run directory holding it.",
-)
-
-
-def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Where a run goes and how much of its ranking is shown (`run`, `attach`)."""
-    fn = top_option(fn)
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path),
-        metavar="DIR",
-        help="Write the run under DIR instead of ./profiling_results.",
-    )(fn)
-
-
-def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """py-spy's options, shared by `run -m pyspy` and `attach`."""
-    for option in reversed(
-        [
-            click.option("--native", is_flag=True, help="pyspy: native (C/C++/Cython) frames too."),
-            click.option("--subprocesses", is_flag=True, help="pyspy: follow subprocesses."),
-            click.option("--idle", is_flag=True, help="pyspy: keep samples of idle threads."),
-            click.option("--gil", is_flag=True, help="pyspy: only samples holding the GIL."),
-        ]
-    ):
-        fn = option(fn)
-    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -226,6 +83,10 @@ def _show_run(result: RunResult) -> None:
         ) from None
 
 
+# Commands that live in their own modules.
+cli.add_command(view)
+
+
 @cli.command()
 def targets() -> None:
     """List the registered targets with their parameters and sizes."""
@@ -241,7 +102,19 @@ def targets() -> None:
     console.targets(rows)
 
 
-@cli.command()
+def _registered_methods() -> list[Method]:
+    from profwork.methods import registered_methods
+
+    return registered_methods()
+
+
+def _attaching_methods() -> list[Method]:
+    from profwork.methods import Attachable, registered_methods
+
+    return [method for method in registered_methods() if isinstance(method, Attachable)]
+
+
+@cli.command(cls=MethodOptionsCommand, methods=_registered_methods)
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option(
@@ -255,9 +128,6 @@ def targets() -> None:
 )
 @size_option
 @param_option
-@rate_option
-@sampling_options
-@threads_option
 @db_url_option
 @output_options
 @click.option("--open", "open_report", is_flag=True, help="Open the HTML report when done.")
@@ -270,21 +140,15 @@ def run(
     module_name: str | None,
     size: str | None,
     params: tuple[str, ...],
-    rate: float | None,
-    native: bool,
-    subprocesses: bool,
-    idle: bool,
-    gil: bool,
-    threads: bool,
     db_url: str | None,
     output: Path | None,
     top: int,
     open_report: bool,
 ) -> None:
     """Profile TARGET: a registered target, script.py, file.py:function, package.module:function
-    (or --module MODULE). Arguments after `--` go to the script."""
+    (or --module MODULE). Arguments after `--` go to the script. The options of the methods
+    follow (each names the methods that take it)."""
     from profwork import console, pipeline
-    from profwork.methods import MethodOptions
 
     if module_name and target:
         args = (target, *args)
@@ -303,9 +167,7 @@ def run(
         method=method,
         params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
         size=size,
-        options=MethodOptions(
-            rate=rate, threads=threads, native=native, subprocesses=subprocesses, idle=idle, gil=gil
-        ),
+        options=given_method_options(ctx),
         output=output,
         top=top,
         command=_command(ctx),
@@ -324,8 +186,19 @@ def run(
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 
-@cli.command()
+attach_method_option = click.option(
+    "-m",
+    "--method",
+    type=METHOD,
+    default="pyspy",
+    show_default=True,
+    help="The profiler; one that can attach to a running process.",
+)
+
+
+@cli.command(cls=MethodOptionsCommand, methods=_attaching_methods)
 @click.argument("pid", type=int)
+@attach_method_option
 @click.option(
     "-d",
     "--duration",
@@ -333,39 +206,25 @@ def run(
     metavar="SECONDS",
     help="Record this long (default: until Ctrl-C or the process exits).",
 )
-@click.option(
-    "--rate",
-    type=PositiveNumber("--rate 100"),
-    metavar="HZ",
-    help="Samples per second (default 100).",
-)
-@sampling_options
-@threads_option
 @output_options
 @click.pass_context
 def attach(
     ctx: click.Context,
     pid: int,
+    method: str,
     duration: float | None,
-    rate: float | None,
-    native: bool,
-    subprocesses: bool,
-    idle: bool,
-    gil: bool,
-    threads: bool,
     output: Path | None,
     top: int,
 ) -> None:
-    """Record a running Python process PID with py-spy (until -d runs out, Ctrl-C or its exit)."""
+    """Record a running Python process PID (with py-spy unless -m says otherwise) until -d runs
+    out, Ctrl-C or its exit."""
     from profwork import console, pipeline
-    from profwork.methods import MethodOptions
 
     result = pipeline.attach(
         pid,
+        method=method,
         duration=duration,
-        options=MethodOptions(
-            rate=rate, threads=threads, native=native, subprocesses=subprocesses, idle=idle, gil=gil
-        ),
+        options=given_method_options(ctx),
         output=output,
         top=top,
         command=_command(ctx),
@@ -383,12 +242,13 @@ def attach(
 
 @cli.command()
 @click.argument("pid", type=int)
-def dump(pid: int) -> None:
+@attach_method_option
+def dump(pid: int, method: str) -> None:
     """Print the current stack of every thread of a running Python process."""
     from profwork import console
-    from profwork.methods import pyspy
+    from profwork.methods import get_attachable
 
-    console.dump(pid, pyspy.dump(pid))
+    console.dump(pid, get_attachable(method).dump(pid))
 
 
 @cli.command()

@@ -34,7 +34,7 @@ from profwork.units import (
 if TYPE_CHECKING:
     from profwork.analyses import Summary
     from profwork.errors import ProfworkError
-    from profwork.methods.pyspy import ThreadDump
+    from profwork.processes import ThreadDump
     from profwork.rundir import Manifest
     from profwork.targets import Target
 

@@ -23,6 +23,11 @@ from itertools import chain
 from typing import Any, Literal, NamedTuple, TypeVar
 
 Unit = Literal["seconds", "bytes", "samples"]
+# How a run ended (the manifest's `status`).
+Status = Literal["ok", "error", "interrupted"]
+# What `Profile.top` ranks by.
+RankBy = Literal["cumulative", "self", "own", "calls"]
+RANK_BY: tuple[RankBy, ...] = ("cumulative", "self", "own", "calls")
 T = TypeVar("T")
 
 
@@ -281,9 +286,119 @@ class Profile:
             )
         return rows
 
-    def top(self, n: int = 15) -> list[FunctionRow]:
-        """The n functions with the highest cumulative time."""
-        return sorted(self.rows(), key=lambda r: (-r.cumulative, r.frame.function))[:n]
+    def top(self, n: int = 15, by: RankBy = "cumulative") -> list[FunctionRow]:
+        """The n functions ranked `by` cumulative time (pstats' `cumtime`), self time, own time
+        (user functions only: self plus the library time below them) or call count (exact
+        profiles only)."""
+        if by not in RANK_BY:
+            raise ValueError(f"top(by={by!r}): rank by one of {', '.join(RANK_BY)}")
+        rows = self.rows()
+        if by == "calls":
+            if self.stats is None:
+                raise ValueError(
+                    "top(by='calls'): this profile was sampled, so calls were not counted "
+                    "(profile with method='cprofile' for call counts)"
+                )
+            return sorted(rows, key=lambda r: (-(r.calls or 0), -r.cumulative))[:n]
+        if by == "own":
+            rows = [r for r in rows if r.frame.kind is FrameKind.USER]
+        key: Callable[[FunctionRow], float] = {
+            "cumulative": lambda r: r.cumulative,
+            "self": lambda r: r.self,
+            "own": lambda r: r.own,
+        }[by]
+        return sorted(rows, key=lambda r: (-key(r), r.frame.function))[:n]
+
+    def find(self, name: str) -> list[Frame]:
+        """Functions whose qualified name is `name`, ends with `.name`, or contains it (in that
+        order, each heaviest first); `name` may also be a `path:line` location."""
+        cumulative = self._cumulative
+        ranked = [
+            (_match_rank(frame, name), -cumulative[frame], frame.function, frame)
+            for frame in self.functions()
+            if name in frame.function or frame.location == name
+        ]
+        return [item[-1] for item in sorted(ranked)]
+
+    def function(self, fn: Frame | str) -> Frame:
+        """The one function `fn` names (see `find`); a ValueError when none or several do."""
+        if isinstance(fn, Frame):
+            if fn not in self._cumulative:
+                raise ValueError(f"{fn.label} is not in this profile")
+            return fn
+        found = self.find(fn)
+        best = (
+            [f for f in found if _match_rank(f, fn) == _match_rank(found[0], fn)] if found else []
+        )
+        if len(best) == 1:
+            return best[0]
+        if not best:
+            raise ValueError(f"no function named {fn!r} in this profile")
+        shown = "; ".join(f.label for f in best[:5]) + ("; …" if len(best) > 5 else "")
+        raise ValueError(
+            f"{len(best)} functions match {fn!r}: {shown} (pass one of the frames `find` gives)"
+        )
+
+    def callers(self, fn: Frame | str) -> dict[Frame, float]:
+        """Who calls `fn` (a frame, or a name `find` resolves to one function), with the
+        cumulative weight of each call edge, heaviest first."""
+        callee = self.function(fn)
+        found = {a: w for (a, b), w in self._edges.items() if b == callee and a != callee}
+        return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+    def callees(self, fn: Frame | str) -> dict[Frame, float]:
+        """What `fn` calls, with the cumulative weight of each call edge, heaviest first."""
+        caller = self.function(fn)
+        found = {b: w for (a, b), w in self._edges.items() if a == caller and b != caller}
+        return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+    # ---- views for notebooks (pandas is imported lazily; the flame graph and the rich display
+    # are on `profwork.display.NotebookProfile`, since this module imports nothing of profwork)
+
+    def to_dataframe(self, by: RankBy = "cumulative") -> Any:
+        """Every function as a pandas DataFrame, one row each, ranked `by` (see `top`);
+        `df.attrs["unit"]` is the profile's unit. pandas is optional: `pip install pandas` (or
+        the `notebooks` extra)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ModuleNotFoundError(
+                "Profile.to_dataframe() needs pandas, which is not installed: "
+                "pip install pandas (or pip install 'profwork[notebooks]')",
+                name="pandas",
+            ) from None
+        rows = self.top(len(self._cumulative), by=by)
+        frame = pandas.DataFrame(
+            [
+                {
+                    "function": r.frame.function,
+                    "file": r.frame.file,
+                    "line": r.frame.line,
+                    "kind": r.frame.kind.value,
+                    "calls": r.calls,
+                    "primitive_calls": r.primitive_calls,
+                    "self": r.self,
+                    "own": r.own if r.frame.kind is FrameKind.USER else None,
+                    "cumulative": r.cumulative,
+                    "share": r.share,
+                }
+                for r in rows
+            ],
+            columns=[
+                "function",
+                "file",
+                "line",
+                "kind",
+                "calls",
+                "primitive_calls",
+                "self",
+                "own",
+                "cumulative",
+                "share",
+            ],
+        )
+        frame.attrs["unit"] = self.unit
+        return frame
 
     def heaviest_paths(self, n: int = 5) -> list[tuple[Stack, float]]:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
@@ -339,3 +454,10 @@ class Profile:
     @cached_property
     def _views(self) -> dict[tuple[Hashable, ...], Any]:
         return {}
+
+
+def _match_rank(frame: Frame, name: str) -> int:
+    """How closely `frame` matches `name` in `Profile.find`: 0 exactly, 1 by its last part."""
+    if frame.function == name or frame.location == name:
+        return 0
+    return 1 if frame.function.endswith("." + name) else 2

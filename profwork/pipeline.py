@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sys
@@ -22,13 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from profwork import targets
+from profwork import specs
 from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
-from profwork.methods import Method, MethodOptions, RawArtefact, get_method
-from profwork.model import Profile
+from profwork.methods import Method, MethodOptions, RawArtefact, get_method, method_options
+from profwork.model import Profile, Status, Unit
 from profwork.renderers import RENDERERS, StreamingRenderer, get_renderer
-from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run
+from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, RunInfo, git_commit, is_run
 
 if TYPE_CHECKING:
     from profwork.readers.source import InputUnit
@@ -60,20 +61,22 @@ def run(
     method: str = "cprofile",
     params: Mapping[str, str] | None = None,
     size: str | None = None,
-    options: MethodOptions | None = None,
+    options: Mapping[str, Any] | None = None,
     output: Path | None = None,
     top: int = 15,
     command: Sequence[str] | None = None,
     on_stage: Stage = _quiet,
 ) -> RunResult:
-    """Profile a target and write its run directory."""
-    options = options or MethodOptions()
-    target = targets.resolve(spec, module=module, argv=argv)
-    bound = target.bind(params, size)
+    """Profile a target and write its run directory. `options`: the method's options that are
+    given, by name (`{"rate": 250, "threads": True}`); each is checked against the options the
+    method declares before anything runs."""
     profiler = get_method(method)
+    chosen = method_options(profiler, options)
+    target = specs.resolve(spec, module=module, argv=argv)
+    bound = target.bind(params, size)
     method = profiler.name  # the registered spelling (`-m cProfile` is cprofile)
     started = datetime.now().astimezone()
-    name = targets.slug(target.spec or target.name, module) if target.spec else target.name
+    name = specs.slug(target.spec or target.name, module) if target.spec else target.name
     # an output base that cannot hold a run is refused here, before the target runs; every
     # path is absolute from now on, and the facts of the working directory are taken now,
     # since the target may change it
@@ -82,128 +85,153 @@ def run(
     command_line = list(command if command is not None else sys.argv)
     on_stage(f"profiling {target.name} with {method}")
     try:
-        raw = profiler.run(bound, run_dir.raw, options)
+        raw = profiler.run(bound, run_dir.raw, chosen)
     except OSError as exc:  # writing the raw data failed (a full disk); the body has run
         raise _not_written(run_dir, exc, None) from None
     except BaseException:  # a setup that failed, a refused option: no run
         run_dir.discard()
         raise
-    manifest = Manifest(
+    info = RunInfo(
         target=target.name,
         spec=spec,
         method=method,
         params={k: _plain(v) for k, v in bound.params.items()},
-        options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
+        options=_recorded(chosen, raw),
         size=size,
         started_at=started.isoformat(timespec="seconds"),
-        duration=raw.duration,
-        status=raw.status,
-        error=raw.error,
-        target_metrics=dict(raw.meta.get("target_metrics") or {}),
-        command=command_line,
+        command=tuple(command_line),
         git_commit=commit,
     )
-    result = _complete(profiler, raw, run_dir, manifest, top, on_stage)
-    exit_code = raw.meta.get("exit_code")
-    return dataclasses.replace(result, exit_code=exit_code if isinstance(exit_code, int) else None)
+    result = _complete(profiler, raw, run_dir, info, top, on_stage)
+    return dataclasses.replace(result, exit_code=raw.facts.exit_code)
 
 
 def attach(
     pid: int,
     *,
+    method: str = "pyspy",
     duration: float | None = None,
-    options: MethodOptions | None = None,
+    options: Mapping[str, Any] | None = None,
     output: Path | None = None,
     top: int = 15,
     command: Sequence[str] | None = None,
     on_stage: Stage = _quiet,
 ) -> RunResult:
-    """Record a running Python process with py-spy and write its run directory.
+    """Record a running Python process with a method that can attach (`methods.Attachable`;
+    py-spy by default) and write its run directory.
 
-    Nothing is created under the output directory until py-spy has recorded: a PID that is not
-    there, not Python or not permitted leaves no trace."""
-    from profwork.methods import pyspy
+    Nothing is created under the output directory until the method has recorded: a PID that is
+    not there, not Python or not permitted leaves no trace."""
+    from profwork.methods import get_attachable
+    from profwork.processes import process_facts
 
-    options = options or MethodOptions()
-    pyspy.rate_argument(options.rate)
-    name, argv = pyspy.process_facts(pid)
+    attacher = get_attachable(method)
+    profiler = get_method(attacher.name)
+    chosen = method_options(profiler, options)
+    name, argv = process_facts(pid)
     started = datetime.now().astimezone()
-    label = f"pid-{pid}-{targets.slug(name, module=True)}"
+    label = f"pid-{pid}-{specs.slug(name, module=True)}"
     run_dir: RunDir | None = None
 
     def raw_dir() -> Path:
         nonlocal run_dir
-        run_dir = RunDir(output or DEFAULT_BASE, label, "pyspy", started)
+        run_dir = RunDir(output or DEFAULT_BASE, label, profiler.name, started)
         return run_dir.raw
 
     on_stage(f"attaching to process {pid} ({name})" + (f" for {duration:g} s" if duration else ""))
     try:
-        raw = pyspy.METHOD.attach(pid, options, duration, raw_dir)
+        raw = attacher.attach(pid, raw_dir, chosen, duration)
     except BaseException:
         if run_dir is not None:
             shutil.rmtree(run_dir.temp, ignore_errors=True)
         raise
     assert run_dir is not None
-    manifest = Manifest(
+    info = RunInfo(
         target=label,
         spec=f"pid {pid}",
-        method="pyspy",
+        method=profiler.name,
         params={"pid": pid, "process": name, "cmdline": argv, "requested_duration": duration},
-        options={**dataclasses.asdict(options), "rate": raw.meta.get("rate")},
+        options=_recorded(chosen, raw),
         started_at=started.isoformat(timespec="seconds"),
-        duration=raw.duration,
-        status=raw.status,
-        error=raw.error,
-        command=list(command if command is not None else sys.argv),
+        command=tuple(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
-    result = _complete(pyspy.METHOD, raw, run_dir, manifest, top, on_stage)
+    result = _complete(profiler, raw, run_dir, info, top, on_stage)
     return dataclasses.replace(result, process_exited=bool(raw.meta.get("process_exited")))
 
 
 def _plain(value: Any) -> Any:
+    """A parameter's value as the manifest records it (`nan` and `inf` as text: JSON has no
+    such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value if isinstance(value, int | float | bool | None) else str(value)
+
+
+def _recorded(options: MethodOptions, raw: RawArtefact) -> dict[str, Any]:
+    """The options the manifest records: the method's, with the rate actually used."""
+    return {**options.to_json(), "rate": raw.meta.get("rate")}
 
 
 def _complete(
     profiler: Method,
     raw: RawArtefact,
     run_dir: RunDir,
-    manifest: Manifest,
+    info: RunInfo,
     top: int,
     on_stage: Stage,
 ) -> RunResult:
     """normalise → analyse → render → finish, keeping what was measured if any step fails:
     Ctrl-C finishes the run as `interrupted` with what was written; a failure to write (a
-    full disk) leaves the temporary directory with its raw data and says where."""
+    full disk) leaves the temporary directory with its raw data and says where. The manifest
+    is built once, when its facts are known: the artefacts written and the summary's notes."""
+    status, error = raw.facts.status, raw.facts.error
+    unit: Unit = profiler.unit
+    notes: tuple[str, ...] = ()
+    metrics = {name: dict(figures) for name, figures in raw.facts.metrics.items()}
+
+    def manifest(status: Status, error: str | None) -> Manifest:
+        return Manifest.build(
+            info,
+            duration=raw.facts.duration,
+            status=status,
+            error=error,
+            unit=unit,
+            target_metrics=metrics,
+            notes=notes,
+            artefacts=run_dir.artefacts(),
+        )
+
     try:
         on_stage("normalising")
         profile = profiler.normalise(raw)
-        profile = dataclasses.replace(
-            profile, metadata={**profile.metadata, "target": manifest.target}
-        )
-        summary = analyse(profile, top=top, target_metrics=manifest.target_metrics)
-        manifest.unit = profile.unit
-        manifest.notes = list(summary.notes)
+        profile = dataclasses.replace(profile, metadata={**profile.metadata, "target": info.target})
+        unit = profile.unit
+        summary = analyse(profile, top=top, target_metrics=metrics)
+        notes = tuple(summary.notes)
         write_artefacts(profile, summary, run_dir.open, on_stage)
-        path = run_dir.finish(manifest)
+        done = manifest(status, error)
+        path = run_dir.finish(done)
     except KeyboardInterrupt:
-        if manifest.status == "ok":
-            manifest.status = "interrupted"
-        manifest.error = _also(
-            manifest.error, "interrupted by the user (Ctrl-C) while the artefacts were written"
+        interrupted = manifest(
+            "interrupted" if status == "ok" else status,
+            _also(error, "interrupted by the user (Ctrl-C) while the artefacts were written"),
         )
         try:
-            run_dir.finish(manifest)
+            run_dir.finish(interrupted)
         except OSError:
-            run_dir.keep(manifest)
+            run_dir.keep(interrupted)
         raise
     except OSError as exc:
-        raise _not_written(run_dir, exc, manifest) from None
+        raise _not_written(
+            run_dir, exc, lambda line: manifest("error", _also(error, line))
+        ) from None
     except BaseException as exc:
-        manifest.status = "error" if manifest.status == "ok" else manifest.status
-        manifest.error = _also(manifest.error, f"profwork could not finish the run: {exc!r}")
-        path = run_dir.finish(manifest)
+        failed = manifest(
+            "error" if status == "ok" else status,
+            _also(error, f"profwork could not finish the run: {exc!r}"),
+        )
+        path = run_dir.finish(failed)
         if isinstance(exc, ProfworkError):
             raise
         raise ProfworkError(
@@ -211,16 +239,19 @@ def _complete(
             remedy=f"what was measured is kept in {path}; please report this as a bug",
             exit_code=1,
         ) from exc
-    return RunResult(path, manifest, profile, summary)
+    return RunResult(path, done, profile, summary)
 
 
 def _also(error: str | None, line: str) -> str:
     return f"{error}\n{line}" if error else line
 
 
-def _not_written(run_dir: RunDir, exc: OSError, manifest: Manifest | None) -> ProfworkError:
+def _not_written(
+    run_dir: RunDir, exc: OSError, manifest: Callable[[str], Manifest] | None
+) -> ProfworkError:
     """One line for a run that could not be written (ENOSPC, EFBIG, EROFS, …): the temporary
-    directory stays, with the raw data and, when it fits, a manifest saying what happened."""
+    directory stays, with the raw data and, when it fits, a manifest saying what happened
+    (`manifest(line)`: the run's manifest with status `error` and `line` added to its error)."""
     reason = exc.strerror or str(exc)
     if exc.filename:
         reason += f" ({Path(str(exc.filename)).name})"
@@ -232,10 +263,9 @@ def _not_written(run_dir: RunDir, exc: OSError, manifest: Manifest | None) -> Pr
             remedy="free some space, or give -o a directory on another file system",
             exit_code=1,
         )
-    if manifest is not None:
-        manifest.status = "error"
-        manifest.error = _also(manifest.error, f"profwork could not write the run: {reason}")
-    described = manifest is not None and run_dir.keep(manifest)
+    described = manifest is not None and run_dir.keep(
+        manifest(f"profwork could not write the run: {reason}")
+    )
     return ProfworkError(
         f"could not write the run: {reason}; the raw data is kept in {run_dir.raw}"
         + (" (with its manifest)" if described else ""),
@@ -317,7 +347,11 @@ def summarise(
     metrics: Mapping[str, Mapping[str, float]] = {}
     if is_run(path):
         manifest = Manifest.load(path)
-        metrics = manifest.target_metrics
+        # a figure recorded as null was not a finite number: shown as a fresh run shows it
+        metrics = {
+            name: {k: math.nan if v is None else v for k, v in figures.items()}
+            for name, figures in manifest.target_metrics.items()
+        }
         profile = dataclasses.replace(
             profile, metadata={**profile.metadata, "target": manifest.target}
         )

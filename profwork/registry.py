@@ -59,10 +59,18 @@ class Registry(Generic[T]):
     `check` tells whether a loaded value is a plug-in of this kind; `kind` names the kind in
     error messages ("method", "output format", …)."""
 
-    def __init__(self, group: str, kind: str, check: Callable[[Any], bool]) -> None:
+    def __init__(
+        self,
+        group: str,
+        kind: str,
+        check: Callable[[Any], bool],
+        *,
+        load_remedy: str = "reinstall the package that provides it, or uninstall it",
+    ) -> None:
         if group not in GROUPS:
             raise ValueError(f"unknown entry-point group {group!r}")
         self.group, self.kind, self._check = group, kind, check
+        self.load_remedy = load_remedy  # when a plug-in's module fails to import
         self._loaded: dict[str, T] = {}
 
     def _points(self) -> dict[str, EntryPoint]:
@@ -99,11 +107,11 @@ class Registry(Generic[T]):
             return self._loaded[key]
         try:
             value = ep.load()
-        except Exception as exc:  # a broken plug-in is the user's to fix, in one line
+        except (Exception, SystemExit) as exc:  # a broken plug-in is the user's to fix
             raise ProfworkError(
                 f"the {self.kind} {ep.name!r} ({ep.value}) cannot be loaded: "
                 f"{type(exc).__name__}: {exc}",
-                remedy="reinstall the package that provides it, or uninstall it",
+                remedy=self.load_remedy,
             ) from None
         if not self._check(value):
             raise ProfworkError(

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, get_args
 
 from profwork.errors import InputError, ProfworkError
+from profwork.model import Status, Unit
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -53,25 +55,41 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-@dataclass
-class Manifest:
-    """Every fact of a run (DESIGN §4)."""
+@dataclass(frozen=True)
+class RunInfo:
+    """What was run, known once the method has run: the part of the manifest the artefacts do
+    not change."""
 
     target: str
     spec: str
     method: str
-    params: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    size: str | None = None
+    started_at: str = ""
+    command: tuple[str, ...] = ()
+    git_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Every fact of a run (DESIGN §4), built once its artefacts are written (`build`)."""
+
+    target: str
+    spec: str
+    method: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
     size: str | None = None
     started_at: str = ""
     duration: float | None = None
-    status: str = "ok"
+    status: Status = "ok"
     error: str | None = None
-    unit: str = "seconds"
-    target_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    artefacts: list[str] = field(default_factory=list)
-    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    unit: Unit = "seconds"
+    target_metrics: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    artefacts: tuple[str, ...] = ()
+    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
     python: str = field(default_factory=lambda: sys.version.split()[0])
     implementation: str = field(default_factory=platform.python_implementation)
     platform: str = field(default_factory=platform.platform)
@@ -79,8 +97,43 @@ class Manifest:
     profwork_version: str = field(default_factory=_version)
     schema_version: int = SCHEMA_VERSION
 
+    @classmethod
+    def build(
+        cls,
+        run: RunInfo,
+        *,
+        duration: float | None,
+        status: Status,
+        error: str | None,
+        unit: Unit,
+        target_metrics: Mapping[str, Mapping[str, Any]],
+        notes: Sequence[str],
+        artefacts: Sequence[str],
+    ) -> Manifest:
+        """The manifest of `run` with its outcome. JSON has no NaN or Infinity: a figure that is
+        not finite (a target metric, a parameter) is recorded as null."""
+        return cls(
+            target=run.target,
+            spec=run.spec,
+            method=run.method,
+            params=_finite(run.params),
+            options=_finite(run.options),
+            size=run.size,
+            started_at=run.started_at,
+            duration=_finite(duration),
+            status=status,
+            error=error,
+            unit=unit,
+            target_metrics=_finite(target_metrics),
+            notes=tuple(notes),
+            artefacts=tuple(artefacts),
+            command=tuple(run.command),
+            git_commit=run.git_commit,
+        )
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=str)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps(_finite(data), indent=2, default=str, allow_nan=False)
 
     @classmethod
     def load(cls, run_dir: Path) -> Manifest:
@@ -96,12 +149,31 @@ class Manifest:
                     not isinstance(value, expected) or isinstance(value, bool)
                 ):
                     raise ValueError(f"{key} is {value!r}")
+            if known.get("status", "ok") not in get_args(Status):
+                raise ValueError(f"status is {known['status']!r}")
+            if known.get("unit", "seconds") not in get_args(Unit):
+                raise ValueError(f"unit is {known['unit']!r}")
+            for key in ("notes", "artefacts", "command"):
+                if key in known:
+                    known[key] = tuple(known[key])
             return cls(**known)
         except (OSError, ValueError, TypeError) as exc:
             raise InputError(
                 f"{run_dir} has no readable manifest.json ({exc})",
                 remedy="give a run directory written by profwork",
             ) from None
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every float that is not finite (NaN, ±Infinity) replaced by None, in
+    mappings and sequences too: what JSON can hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 # What each manifest field may hold; a manifest that disagrees is unreadable, not half-read.
@@ -152,11 +224,6 @@ class RunDir:
         except OSError as exc:
             raise _unwritable(base, exc) from None
 
-    def write(self, name: str, data: bytes) -> Path:
-        with self.open(name) as out:
-            out.write(data)
-        return self.temp / name
-
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
         """A new artefact file of the run, to write into; a file that fails part-way (a full
@@ -171,9 +238,12 @@ class RunDir:
             raise
         self.written.append(name)
 
-    def _write_manifest(self, manifest: Manifest) -> None:
+    def artefacts(self) -> list[str]:
+        """The files of the run so far: the artefacts written, then `raw/`'s files."""
         raw_files = sorted(p.name for p in self.raw.iterdir()) if self.raw.is_dir() else []
-        manifest.artefacts = [*self.written, *(f"raw/{n}" for n in raw_files)]
+        return [*self.written, *(f"raw/{n}" for n in raw_files)]
+
+    def _write_manifest(self, manifest: Manifest) -> None:
         part = self.temp / f".{MANIFEST}.part"
         try:
             part.write_text(manifest.to_json(), encoding="utf-8")

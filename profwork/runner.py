@@ -25,38 +25,45 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from profwork import signals, targets
 from profwork.errors import TargetSetupError
+from profwork.facts import RunFacts
 from profwork.targets import Metrics
 
 if TYPE_CHECKING:
-    from profwork.methods import Status
     from profwork.targets import BoundTarget, Target
 
+__all__ = ["BODY_CALLERS", "SETUP_REMEDY", "Hook", "RunFacts", "TargetExit", "execute"]
 
-class Hook(Protocol):
+SETUP_REMEDY = (
+    "fix what the setup needs (its parameters, a database, a service); nothing was profiled"
+)
+
+
+class Hook:
     """Brackets the body: `start` right before it, `stop` right after (both inside the timed
-    window, so keep them cheap). A hook may also define `before_body`/`after_body`, called
-    outside the timed window: the py-spy child's handshake with its parent."""
+    window, so keep them cheap); `before_body` after the setup and `after_body` once the body is
+    over, however it ended (both outside the timed window: the py-spy child's handshake with its
+    parent). Each does nothing unless overridden, so `Hook()` runs the body unmeasured; a
+    method's hook subclasses it and overrides what it needs."""
 
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class NoHook:
-    """Runs the body unmeasured (bench, serve)."""
+    def before_body(self) -> None:
+        """After the setup, before the timed window."""
 
     def start(self) -> None:
-        pass
+        """Right before the body, inside the timed window."""
 
     def stop(self) -> None:
-        pass
+        """Right after the body, however it ended, inside the timed window."""
+
+    def after_body(self) -> None:
+        """After the timed window, however the body ended, before the teardown."""
 
 
 class TargetExit(BaseException):
@@ -67,86 +74,95 @@ class TargetExit(BaseException):
         self.code = code
 
 
-@dataclass
-class RunFacts:
-    status: Status = "ok"
-    duration: float | None = None
-    error: str | None = None
-    metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    # the exit code the process would have had (the body called os._exit), when it matters
-    exit_code: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
-    """Run setup, the body between `hook.start()` and `hook.stop()`, and teardown."""
+    """Run setup, the body between `hook.start()` and `hook.stop()`, and teardown.
+
+    A signal whose interrupt CPython swallowed (raised inside a `__del__` or a weakref
+    callback, it only prints "Exception ignored in: …") is raised again before the body and
+    after it (`signals.check`), so that the run still ends as interrupted."""
     facts = RunFacts()
     started_by = os.getpid()
     with _process_kept(), bound.environment():
         try:
             state = bound.run_setup()
+            signals.check()
         except KeyboardInterrupt:
             return RunFacts(status="interrupted", error="interrupted during setup")
         except BaseException as exc:  # noqa: BLE001 - any failure of user code
             raise _setup_failed(exc, bound.target) from None
         call = bound.body_call(state)
         result: Any = None
-        before, after = getattr(hook, "before_body", None), getattr(hook, "after_body", None)
         try:
-            if before is not None:
-                before()
+            hook.before_body()
             try:
-                with _exit_raises(started_by):
-                    # timed outside the hook, so that the clock calls are not part of the profile
-                    started = time.perf_counter()
-                    hook.start()
-                    try:
-                        result = call()
-                    finally:
-                        hook.stop()
-                        facts.duration = time.perf_counter() - started
-            except BaseException as exc:
-                if os.getpid() != started_by:  # a fork of the body, raising out of it
-                    _end_fork(exc)
-                raise
-            if os.getpid() != started_by:  # a fork of the body, returning out of it
-                _end_fork(None)
-            if after is not None:
-                after()
-        except KeyboardInterrupt:
-            facts.status, facts.error = "interrupted", "interrupted by the user (Ctrl-C)"
+                try:
+                    with _exit_raises(started_by):
+                        # timed outside the hook, so that the clock calls are not profiled
+                        started = time.perf_counter()
+                        hook.start()
+                        try:
+                            result = call()
+                        finally:
+                            hook.stop()
+                            facts = replace(facts, duration=time.perf_counter() - started)
+                except BaseException as exc:
+                    if os.getpid() != started_by:  # a fork of the body, raising out of it
+                        _end_fork(exc)
+                    raise
+                if os.getpid() != started_by:  # a fork of the body, returning out of it
+                    _end_fork(None)
+            finally:
+                # however the body ended: under py-spy, the sampling stops before the teardown
+                hook.after_body()
+            signals.check()
+        except KeyboardInterrupt as exc:
+            facts = replace(facts, status="interrupted", error=signals.describe(exc))
         except TargetExit as exc:
-            facts.exit_code = exc.code
+            facts = replace(facts, exit_code=exc.code)
             if exc.code != 0:
-                facts.status = "error"
-                facts.error = f"the body called os._exit({exc.code}) (exit code {exc.code})"
+                facts = replace(
+                    facts,
+                    status="error",
+                    error=f"the body called os._exit({exc.code}) (exit code {exc.code})",
+                )
             else:
-                facts.notes.append(
-                    "the body called os._exit(0): the run ends there, with what was measured "
-                    "until then"
+                facts = replace(
+                    facts,
+                    notes=(
+                        *facts.notes,
+                        "the body called os._exit(0): the run ends there, with what was "
+                        "measured until then",
+                    ),
                 )
         except SystemExit as exc:
             if exc.code not in (None, 0):
-                facts.status, facts.error = "error", f"SystemExit({exc.code!r})"
+                facts = replace(facts, status="error", error=f"SystemExit({exc.code!r})")
         except BaseException as exc:  # noqa: BLE001
-            facts.status, facts.error = "error", _describe(exc)
+            facts = replace(facts, status="error", error=_describe(exc))
         if isinstance(result, Metrics):
-            facts.metrics = {k: dict(v) for k, v in result.items()}
+            facts = replace(facts, metrics={k: dict(v) for k, v in result.items()})
         try:
             bound.run_teardown(state)
         except KeyboardInterrupt:
-            facts.status = "interrupted"
+            facts = replace(facts, status="interrupted")
         except BaseException as exc:  # noqa: BLE001
-            if facts.status == "ok":
-                facts.status = "error"
-            facts.error = (facts.error + "\n" if facts.error else "") + (
-                f"teardown failed:\n{_describe(exc)}"
+            failed = f"teardown failed:\n{_describe(exc)}"
+            facts = replace(
+                facts,
+                status="error" if facts.status == "ok" else facts.status,
+                error=(facts.error + "\n" if facts.error else "") + failed,
             )
     return facts
+
+
+# The functions that call a target's body, innermost last on every stack: `execute` and the
+# target's own callers. The stack rules trim everything down to the last of them
+# (`profwork.stacks.calls_body`), so a new place that calls the body must be added here.
+BODY_CALLERS: tuple[Callable[..., Any], ...] = (execute, *targets.BODY_CALLERS)
 
 
 @contextmanager
@@ -255,11 +271,7 @@ def _setup_failed(exc: BaseException, target: Target) -> TargetSetupError:
         if classifier.kind(f.filename) is FrameKind.USER
     ]
     where = f" (at {' → '.join(frames)})" if frames else ""
-    return TargetSetupError(
-        f"the setup of {target.name} {what}{where}",
-        remedy="fix what the setup needs (its parameters, a database, a service); "
-        "nothing was profiled",
-    )
+    return TargetSetupError(f"the setup of {target.name} {what}{where}", remedy=SETUP_REMEDY)
 
 
 def _shown(path: str) -> str:
@@ -267,107 +279,3 @@ def _shown(path: str) -> str:
         return str(Path(path).relative_to(Path.cwd()))
     except (ValueError, OSError):
         return path
-
-
-# ---- the py-spy child ---------------------------------------------------------------------------
-
-
-# The words of the handshake, one a line: the child says READY after its setup and DONE after
-# the body; the parent says GO once py-spy samples and TEARDOWN once py-spy has stopped.
-READY, GO, DONE, TEARDOWN = "ready", "go", "done", "teardown"
-
-
-class _Handshake:
-    """The child's side of the py-spy handshake: report ready after setup, wait until py-spy
-    samples, report done after the body, wait until py-spy has stopped before teardown."""
-
-    def __init__(self, incoming: IO[str], outgoing: IO[str]) -> None:
-        self.incoming, self.outgoing = incoming, outgoing
-
-    def _say(self, word: str) -> None:
-        try:
-            self.outgoing.write(word + "\n")
-            self.outgoing.flush()
-        except OSError:  # the parent is gone; carry on alone
-            pass
-
-    def before_body(self) -> None:
-        self._say(READY)
-        self.incoming.readline()  # GO (or EOF: the parent is gone)
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def after_body(self) -> None:
-        self._say(DONE)
-        self.incoming.readline()  # TEARDOWN
-
-
-def _lingering_threads() -> list[str]:
-    """Non-daemon threads still running, which would keep the interpreter from exiting."""
-    main = threading.main_thread()
-    return [t.name for t in threading.enumerate() if t is not main and not t.daemon]
-
-
-def child_main(argv: list[str] | None = None) -> None:
-    """Entry point of the child process a sampling method profiles from outside:
-    `python -c "from profwork.runner import child_main; child_main()" REQUEST.json`.
-
-    The request names the target, its parameters, two pipe descriptors for the handshake, and
-    where to write the run's facts (status, body duration, error, target metrics, notes).
-
-    The facts are written as soon as the teardown is done. Non-daemon threads the target left
-    running would then keep the process alive forever (the parent waits for it): the child
-    names them in a note and ends at once, as `os._exit` does, after flushing its output.
-    SIGTERM and SIGHUP interrupt the body as Ctrl-C does (the parent sends SIGINT)."""
-    import json
-    import os
-    import sys
-    from pathlib import Path
-
-    from profwork.errors import ProfworkError
-    from profwork.signals import ending_as_interrupt
-    from profwork.targets import resolve
-
-    request = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
-    handshake = _Handshake(
-        os.fdopen(request["read_fd"], "r", encoding="utf-8"),
-        os.fdopen(request["write_fd"], "w", encoding="utf-8"),
-    )
-    result = Path(request["result"])
-    with ending_as_interrupt():
-        try:
-            target = resolve(request["spec"], module=request["module"], argv=request["argv"])
-            bound = target.bind(request["params"], request["size"])
-            facts = execute(bound, handshake)
-        except ProfworkError as exc:  # a bad spec, or a setup that failed
-            facts = RunFacts(status="error", error=str(exc))
-    notes = list(facts.notes)
-    lingering = _lingering_threads()
-    if lingering:
-        notes.append(
-            f"the target left {len(lingering)} non-daemon thread(s) running after its teardown "
-            f"({', '.join(lingering)}); profwork ended the target process without waiting "
-            "for them"
-        )
-    result.write_text(
-        json.dumps(
-            {
-                "status": facts.status,
-                "duration": facts.duration,
-                "error": facts.error,
-                "metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": notes,
-            }
-        ),
-        encoding="utf-8",
-    )
-    if lingering:
-        for stream in (sys.stdout, sys.stderr):
-            with suppress(OSError, ValueError):  # closed, or nowhere to write
-                stream.flush()
-        os._exit(0)

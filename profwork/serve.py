@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import inspect
 import os
 import signal
 import socket
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from profwork import targets
+from profwork import specs, targets
 from profwork.errors import ProfworkError
 
 if TYPE_CHECKING:
@@ -75,13 +74,6 @@ def _bind(port: int) -> socket.socket:
             f"cannot listen on {HOST}:{port}: {exc.strerror}", remedy="pass another --port"
         ) from None
     return sock
-
-
-def _accepted(fn: Callable[..., Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    parameters = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return dict(values)
-    return {k: v for k, v in values.items() if k in parameters}
 
 
 class _Interrupted(Exception):
@@ -169,7 +161,7 @@ def serve(
     on_stage: Callable[[str], None] = _quiet,
 ) -> None:
     """Set up `spec`, serve its app on 127.0.0.1:`port` until SIGINT/SIGTERM, tear it down."""
-    target = targets.resolve(spec)
+    target = specs.resolve(spec)
     if target.app is None:
         names = ", ".join(servable()) or "none registered"
         raise ProfworkError(
@@ -186,7 +178,7 @@ def serve(
             try:
                 state = bound.run_setup()
                 set_up = True
-                kwargs = _accepted(factory, bound.params)
+                kwargs = targets.accepted(factory, bound.params)
                 app = factory(state, **kwargs) if target.setup is not None else factory(**kwargs)
             except (_Interrupted, ProfworkError):
                 raise

@@ -9,8 +9,16 @@ and the exit code becomes 128 + the signal's number instead of Ctrl-C's 130.
 Only the first of these signals interrupts: profwork is then already ending, and a second one
 (systemd and `timeout -k` repeat themselves; so do impatient users) must not cut the writing of
 what was measured short. It is reported on stderr and otherwise ignored; SIGKILL remains the way
-to abandon a run. SIGINT keeps Python's own handler. The previous handlers come back on exit,
-unless a signal was received: then the process is ending, and later ones are ignored.
+to abandon a run. SIGINT raises `KeyboardInterrupt` as Python's own handler does, every time.
+The previous handlers come back on exit, unless a termination signal was received: then the
+process is ending, and later ones are ignored.
+
+CPython does not propagate an exception raised inside a `__del__` method or a weakref callback:
+it prints "Exception ignored in: …" and carries on. A Ctrl-C that lands there (the import
+machinery runs weakref callbacks; a target's objects are collected at any time) would be lost,
+and the run would go on as if nothing happened. So each handler also records that its signal
+arrived, and `check()`, called at the runner's checkpoints (before the body, after it), raises
+the interrupt again if one arrived that nobody has acted on.
 """
 
 from __future__ import annotations
@@ -59,6 +67,25 @@ class Received:
         return code
 
 
+# The signals that arrived while `ending_as_interrupt` was active and whose interrupt no
+# checkpoint has raised again yet. The handlers are the process's, so this is too.
+_arrived: list[int] = []
+
+
+def check() -> None:
+    """A checkpoint: raise the interrupt of a signal that arrived and may have been swallowed
+    (see the module's doc): `KeyboardInterrupt` for SIGINT, `Terminated` for the others. The
+    record is cleared, so one signal interrupts at one checkpoint at most. Outside
+    `ending_as_interrupt` nothing is recorded, and this does nothing."""
+    if not _arrived:
+        return
+    signum = _arrived[0]
+    _arrived.clear()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
 @contextlib.contextmanager
 def ending_as_interrupt() -> Iterator[Received]:
     """Within the block, SIGTERM and SIGHUP raise `Terminated` (once; see the module's doc);
@@ -78,12 +105,24 @@ def ending_as_interrupt() -> Iterator[Received]:
                 os.write(2, f"profwork: {name} received; still saving what was measured\n".encode())
             return
         received.signum = signum
+        _arrived.append(signum)
         raise Terminated(signum)
 
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        _arrived.append(signum)
+        raise KeyboardInterrupt
+
+    _arrived.clear()
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:  # not when SIGINT is ignored, or someone's
+        signal.signal(signal.SIGINT, interrupt)
     try:
         yield received
     finally:
+        _arrived.clear()
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
         for sig, old in previous.items():
             # once a signal has ended the work the process is ending too: a later one must not
             # kill it before it reports (and change its exit code)

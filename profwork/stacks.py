@@ -5,7 +5,9 @@
   thread (process) was recorded or `--threads` was given, never otherwise (`thread_rule`). A
   thread seen both with and without its name (py-spy cannot always read it) is one thread.
 - **Above the body**: profwork's CLI, pipeline, runner and a tool's own roots above the profiled
-  body are trimmed (`trim_above_body`); profwork code the body itself calls stays visible.
+  body are trimmed (`trim_above_body`), down to the last of the functions that call the body,
+  which the runner exports (`runner.BODY_CALLERS`); profwork code the body itself calls stays
+  visible.
 
 `finish` applies the last two at once, which is what a reader does with the stacks it read.
 Methods that build stacks themselves call `thread_rule` (py-spy's recording, cProfile's threads).
@@ -14,14 +16,28 @@ Methods that build stacks themselves call `thread_rule` (py-spy's recording, cPr
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 from profwork.model import Frame, FrameKind, Stack
+from profwork.runner import BODY_CALLERS
 
-# profwork's modules that call the body: everything up to their last frame is above the body.
-# The runner (`runner.execute`) and the target wrapper (`BoundTarget.body_call`) live there; moving
-# the call of the body to another module means adding that module here.
-BODY_CALLERS = ("/profwork/runner.py", "/profwork/targets.py")
+
+def _marker(callers: Iterable[Callable[..., Any]]) -> dict[str, tuple[str, ...]]:
+    """The body's callers as a frame names them, wherever profwork is installed (the profiled
+    process's copy may be another): qualified name → path endings (`/profwork/runner.py`)."""
+    package = Path(__file__).resolve().parent
+    marker: dict[str, tuple[str, ...]] = {}
+    for caller in callers:
+        code = caller.__code__
+        inside = Path(code.co_filename).resolve().relative_to(package).as_posix()
+        marker[code.co_qualname] = (*marker.get(code.co_qualname, ()), f"/profwork/{inside}")
+    return marker
+
+
+# Exported by the runner, defined beside the functions that call the body.
+_BODY_CALLERS = _marker(BODY_CALLERS)
 
 
 def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:
@@ -33,8 +49,12 @@ def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:
 
 
 def calls_body(frame: Frame) -> bool:
-    """Whether the frame is profwork's own code that calls the profiled body."""
-    return frame.kind is FrameKind.PROFWORK and frame.file.endswith(BODY_CALLERS)
+    """Whether the frame is profwork's own code that calls the profiled body (one of
+    `runner.BODY_CALLERS`)."""
+    if frame.kind is not FrameKind.PROFWORK:
+        return False
+    files = _BODY_CALLERS.get(frame.function)
+    return files is not None and frame.file.endswith(files)
 
 
 def leading_pseudo(stack: Stack) -> int:
@@ -53,14 +73,17 @@ def trim_above_body(stack: Stack) -> Stack | None:
 
     The cut is after the last frame of profwork's runner (or the target wrapper that calls the
     body), so that profwork code the body itself calls stays visible. A stack without one loses
-    only its leading profwork frames. None for a stack that is all profwork (time spent around
-    the body, not in it)."""
+    only its leading profwork frames. None for a stack that is all profwork, or whose first frame
+    below the runner is profwork's (time spent around the body, not in it)."""
     lead = leading_pseudo(stack)
     for index in range(len(stack) - 1, lead - 1, -1):
         if calls_body(stack[index]):
-            if index == len(stack) - 1:
+            rest = stack[index + 1 :]
+            # below the runner but not in the body: the hook's start/stop and the py-spy child's
+            # handshake (`before_body`/`after_body`) are profwork's time around the body
+            if not rest or rest[0].kind is FrameKind.PROFWORK:
                 return None
-            return stack[:lead] + stack[index + 1 :]
+            return stack[:lead] + rest
     start = lead
     while start < len(stack) and stack[start].kind is FrameKind.PROFWORK:
         start += 1

@@ -17,17 +17,22 @@ def test_every_exported_name_is_reachable_and_nothing_else_is_promised() -> None
         "Metrics",
         "Profile",
         "ProfworkError",
+        "Run",
         "Target",
         "load",
+        "load_ipython_extension",
+        "profile",
         "run",
         "target",
     ]
+    assert set(profwork.__all__) <= set(dir(profwork))
 
 
 def test_importing_profwork_imports_nothing_heavy() -> None:
     code = (
         "import sys, profwork; "
-        "print(sorted({'rich', 'click', 'pyinstrument', 'jinja2', 'profwork.pipeline'} "
+        "print(sorted({'rich', 'click', 'pyinstrument', 'jinja2', 'profwork.pipeline', "
+        "'profwork.api', 'profwork.block', 'IPython', 'pandas'} "
         "& set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

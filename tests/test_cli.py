@@ -171,7 +171,7 @@ def test_ctrl_c_during_the_body_keeps_what_was_measured(tmp_path: Path, results:
         (["run", "example", "-p", "rounds=many"], "expects int"),
         (["run", "example", "-p", "colour=red"], "valid parameters:"),
         (["run", "example", "-p", "rounds"], "-p expects name=value"),
-        (["run", "example", "--rate", "50"], "cprofile records every call"),
+        (["run", "example", "--rate", "50"], "-m cprofile takes no --rate"),
         (["report", "missing.pstats"], "missing.pstats"),
         (["run", "example", "--bogus"], "No such option"),
     ],

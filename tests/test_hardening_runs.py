@@ -73,7 +73,7 @@ MAIN_MODULE_CHECKS = """
 
 
     def busy() -> int:
-        return sum(i * i for i in range(200_000))
+        return sum(i * i for i in range(3_000_000))
 
 
     engine = create_engine("sqlite://")
@@ -148,7 +148,7 @@ def test_a_module_runs_like_python_dash_m_with_its_spec_and_its_file_as_argv0(
 def test_profworks_own_main_module_is_back_after_a_script(tmp_path: Path) -> None:
     own = sys.modules["__main__"]
     script = write(tmp_path / "s.py", "import sys\nX = 1\nassert sys.modules['__main__'].X == 1\n")
-    facts = runner.execute(resolve(str(script)).bind(), runner.NoHook())
+    facts = runner.execute(resolve(str(script)).bind(), runner.Hook())
     assert facts.status == "ok", facts.error
     assert sys.modules["__main__"] is own
 
@@ -238,7 +238,7 @@ def test_os_exit_is_the_real_one_again_after_the_body() -> None:
     def quits() -> None:
         os._exit(5)
 
-    facts = runner.execute(quits.bind(), runner.NoHook())
+    facts = runner.execute(quits.bind(), runner.Hook())
     assert (facts.status, facts.exit_code) == ("error", 5)
     assert os._exit is real
 

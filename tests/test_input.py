@@ -107,7 +107,7 @@ def test_a_unit_that_contradicts_the_file_is_refused_in_one_line() -> None:
 
 
 def test_the_cli_offers_the_units_the_readers_know() -> None:
-    from profwork.cli import INPUT_UNITS
+    from profwork.cli_params import INPUT_UNITS
 
     assert set(INPUT_UNITS) == set(UNITS)
 

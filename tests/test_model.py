@@ -78,6 +78,15 @@ def test_frames_above_the_body_are_trimmed_but_thread_roots_kept() -> None:
     assert trim_above_body((runner,)) is None  # time around the body, not in it
 
 
+def test_the_runners_work_around_the_body_is_not_the_body() -> None:
+    # the py-spy child's handshake, called by the runner right before the body, sampled while it
+    # reads "go": profwork's time around the body, never shown as the body's
+    handshake = Frame("_Handshake.before_body", "/src/profwork/runner.py", 301, FrameKind.PROFWORK)
+    readline = Frame("TextIOWrapper.readline", "~", 0, FrameKind.NATIVE)
+    assert trim_above_body((runner, handshake, readline)) is None
+    assert trim_above_body((main_thread, runner, handshake)) is None
+
+
 def test_profwork_code_the_body_calls_stays_in_the_stack() -> None:
     analyse_fn = Frame("analyse", "/src/profwork/analyses/__init__.py", 90, FrameKind.PROFWORK)
     stack = (runner, handler, analyse_fn, loads)

@@ -48,7 +48,7 @@ const table = {
   'say "hi", twice': function () { let s = 0; for (let i = 0; i < 2e7; i++) s += i; return s; },
 };
 table['say "hi", twice']();
-fib(27);
+fib(31);
 """
 
 
@@ -150,6 +150,44 @@ def test_the_plugin_method_is_offered_and_writes_a_complete_run(
     again = with_plugin(plugin_site, "report", str(run), "--format", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["hotspots"][0]["function"] == "dedupe_naive"
+
+
+def test_the_plugin_methods_own_option_is_offered_checked_and_used(
+    plugin_site: Path, results: Path
+) -> None:
+    # GIVEN the plug-in, whose method declares `--max-depth N` (profwork knows nothing of it)
+    helped = with_plugin(plugin_site, "run", "--help")
+    assert "--max-depth N" in helped.stdout and "[-m sampler]" in helped.stdout
+
+    # WHEN it is given to the method that declares it
+    done = with_plugin(
+        plugin_site, "run", "example", "-m", "sampler", "--max-depth", "2", "-o", str(results)
+    )
+
+    # THEN the method gets it, parsed: no sample is deeper than two frames
+    assert done.returncode == 0, done.stderr
+    run = only_run(results)
+    lines = (run / "raw" / "sampler.folded").read_text().splitlines()
+    assert lines and all(line.rsplit(" ", 1)[0].count(";") <= 1 for line in lines)
+    assert json.loads((run / "manifest.json").read_text())["options"]["max-depth"] == 2
+
+    # and a value its check refuses, or another method given it, is one line before any run
+    refused = str(results / "refused")
+    bad = with_plugin(
+        plugin_site, "run", "example", "-m", "sampler", "--max-depth", "0", "-o", refused
+    )
+    assert bad.returncode == 2
+    assert bad.stderr == (
+        "profwork: error: --max-depth 0 is not a depth: give 1 or more frames — "
+        "e.g. --max-depth 20\n"
+    )
+    other = with_plugin(plugin_site, "run", "example", "--max-depth", "2", "-o", refused)
+    assert other.returncode == 2
+    assert other.stderr == (
+        "profwork: error: -m cprofile takes no --max-depth — drop it, or use a method that "
+        "takes it: -m sampler\n"
+    )
+    assert not (results / "refused").exists()
 
 
 def test_without_the_plugin_its_method_is_unknown(results: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from profwork.methods import pyspy
+from profwork.methods import pyspy_tool
 from tests.conftest import PROFWORK, only_run, profwork, profwork_interrupted, require, write
 
 BIN = Path(sys.executable).parent
@@ -208,6 +208,41 @@ def test_dump_prints_every_threads_stack(live: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.parametrize("command", ["attach", "dump"])
+def test_attach_and_dump_take_the_method_from_the_registry(
+    command: str, live: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    """`-m` names the method (py-spy by default, any case); one that cannot attach to a running
+    process is refused in one line naming those that can, before anything is written."""
+    args = [command, str(live.pid), *(["-d", "1"] if command == "attach" else [])]
+    done = profwork(*args, "-m", "PySpy", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "spin_forever" in (done.stdout if command == "dump" else done.stdout + done.stderr)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    refused = profwork(*args, "-m", "cprofile", cwd=elsewhere)
+    assert refused.returncode == 2
+    assert not list(elsewhere.iterdir())
+    assert refused.stderr.strip() == (
+        "profwork: error: -m cprofile cannot attach to a running process "
+        "— use a method that can: -m pyspy"
+    )
+
+
+def test_attach_and_dump_are_a_protocol_methods_may_implement() -> None:
+    from profwork.methods import Attachable, get_method
+
+    assert isinstance(get_method("pyspy"), Attachable)
+    assert not isinstance(get_method("cprofile"), Attachable)
+    # the console prints a dump without knowing which method took it
+    code = (
+        "import sys, profwork.console, profwork.cli, profwork.pipeline; "
+        "print(sorted(m for m in sys.modules if m.startswith('profwork.methods.')))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert imported.stdout.strip() == "[]", imported.stderr
+
+
+@pytest.mark.parametrize("command", ["attach", "dump"])
 def test_no_such_pid_is_one_line(command: str) -> None:
     done = profwork(command, "999999")
     assert done.returncode != 0
@@ -246,7 +281,7 @@ def test_missing_ptrace_permission_names_the_fixes(live: subprocess.Popen[bytes]
         env={**os.environ, "RUST_BACKTRACE": "1"},
     )
     assert denied.returncode != 0
-    error = pyspy.explain(denied.stdout + denied.stderr, live.pid)
+    error = pyspy_tool.explain(denied.stdout + denied.stderr, live.pid)
     assert str(error).startswith(f"not permitted to trace process {live.pid}")
     assert "CAP_SYS_PTRACE" in str(error) and "ptrace_scope" in str(error)
     assert "\n" not in str(error)
@@ -270,7 +305,10 @@ def test_a_missing_pyspy_binary_is_one_line(results: Path) -> None:
 def test_pyspy_flags_are_refused_by_in_process_methods(results: Path) -> None:
     done = profwork("run", "example", "--native", "-o", str(results))
     assert done.returncode != 0
-    assert "--native only apply to -m pyspy" in done.stderr
+    assert done.returncode == 2
+    assert "-m cprofile takes no --native — drop it, or use a method that takes it: -m pyspy" in (
+        done.stderr
+    )
 
 
 def test_attach_to_the_live_api_server_under_load_finds_the_request_handler(

@@ -638,9 +638,9 @@ def test_folded_profwork_frames_are_trimmed_below_the_thread_root(tmp_path: Path
     runner = f"{PROFWORK_DIR}/runner.py"
     path = tmp_path / "run.txt"
     path.write_text(
-        f"thread (1): MainThread;<module> (/usr/bin/profwork:1);run ({runner}:10);"
+        f"thread (1): MainThread;<module> (/usr/bin/profwork:1);execute ({runner}:10);"
         "body (/srv/app.py:5);work (/srv/app.py:9) 5\n"
-        f"thread (2): worker;run ({runner}:10);body (/srv/app.py:5) 2\n",
+        f"thread (2): worker;execute ({runner}:10);body (/srv/app.py:5) 2\n",
         encoding="utf-8",
     )
 
@@ -753,7 +753,7 @@ def test_speedscope_units(tmp_path: Path) -> None:
 @pytest.mark.parametrize("method", ["cprofile", "pyinstrument"])
 def test_a_run_directory_is_normalised_again_by_its_method(method: str, tmp_path: Path) -> None:
     run = pipeline.run(
-        "example", method=method, params={"rounds": "2", "orders": "400"}, output=tmp_path
+        "example", method=method, params={"rounds": "2", "orders": "1500"}, output=tmp_path
     )
 
     profile = pipeline.load(run.path)

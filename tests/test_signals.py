@@ -114,7 +114,10 @@ def test_sigterm_and_sighup_end_a_run_as_ctrl_c_does(
     proc.send_signal(sig)
     done = finish(proc)
     assert done.returncode == 128 + sig, done.stderr
-    assert_interrupted_run(only_run(results), sig)
+    manifest = assert_interrupted_run(only_run(results), sig)
+    # the error names the signal, not a Ctrl-C nobody pressed
+    assert str(manifest["error"]).startswith(f"interrupted by {sig.name}"), manifest["error"]
+    assert "Ctrl-C" not in str(manifest["error"])
 
 
 @pytest.mark.usefixtures("adopting")
@@ -206,3 +209,85 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+# ---- an interrupt CPython swallows ----------------------------------------------------------
+
+
+@pytest.fixture
+def swallowing(tmp_path: Path) -> Path:
+    """A target whose setup (`-p where=setup`) or body (`-p where=body`) collects an object
+    whose `__del__` marks that it runs, then sleeps: a signal sent meanwhile raises inside
+    `__del__`, where CPython only prints "Exception ignored in: …" and carries on. The body
+    marks that it ran and spins for 20 s, unless it is interrupted."""
+    return write(
+        tmp_path / "swallowing.py",
+        f"""
+        import pathlib, time
+        from profwork.targets import target
+
+        MARK = pathlib.Path({str(tmp_path / "in-del")!r})
+        BODY = pathlib.Path({str(tmp_path / "body-ran")!r})
+
+
+        class Resource:
+            def __del__(self):
+                MARK.touch()
+                time.sleep(5)
+
+
+        def setup(where="setup"):
+            if where == "setup":
+                Resource()  # collected at once: its __del__ runs inside the setup
+
+
+        def spin(seconds):
+            end = time.time() + seconds
+            while time.time() < end:
+                sum(range(1000))
+
+
+        @target("swallowing", setup=setup)
+        def swallowing(state, where="setup"):
+            BODY.touch()
+            if where == "body":
+                spin(0.3)
+                Resource()
+            else:
+                spin(20)
+        """,
+    )
+
+
+@pytest.mark.usefixtures("adopting")
+@pytest.mark.parametrize(
+    ("method", "where", "sig"),
+    [
+        ("cprofile", "setup", signal.SIGINT),
+        ("pyinstrument", "setup", signal.SIGTERM),
+        ("pyspy", "setup", signal.SIGINT),
+        ("cprofile", "body", signal.SIGINT),
+        ("pyinstrument", "body", signal.SIGTERM),
+    ],
+)
+def test_an_interrupt_swallowed_in_a_del_method_still_ends_the_run_as_interrupted(
+    method: str, where: str, sig: signal.Signals, swallowing: Path, results: Path
+) -> None:
+    """GIVEN a signal that lands inside a `__del__` (CPython swallows the exception raised
+    there: "Exception ignored in"), WHEN the setup or the body then goes on, THEN the runner's
+    next checkpoint (before the body, after it) ends the run as interrupted, with the exit code
+    of that signal, instead of the run going on as if nothing happened."""
+    if method == "pyspy":
+        require(PYSPY is not None, "py-spy is not installed")
+    proc = start(
+        "run", f"{swallowing}:swallowing", "-m", method, "-p", f"where={where}", "-o", str(results)
+    )
+    wait_for(swallowing.parent / "in-del", proc)
+    proc.send_signal(sig)
+    done = finish(proc)
+    assert "Exception ignored in" in done.stderr  # CPython did swallow it
+    assert done.returncode == 128 + sig, done.stderr
+    manifest = json.loads((only_run(results) / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    if where == "setup":  # the body never ran
+        assert not (swallowing.parent / "body-ran").exists()

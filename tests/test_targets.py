@@ -9,7 +9,8 @@ import pytest
 
 from profwork import runner
 from profwork.errors import TargetError
-from profwork.targets import Metrics, registered, resolve, slug, target
+from profwork.specs import slug
+from profwork.targets import Metrics, registered, resolve, target
 from tests.conftest import write
 
 
@@ -95,7 +96,7 @@ def test_script_runs_as_main_with_its_arguments(tmp_path: Path) -> None:
         """,
     )
     t = resolve(str(script), argv=["--limit", "3"])
-    facts = runner.execute(t.bind(), runner.NoHook())
+    facts = runner.execute(t.bind(), runner.Hook())
     assert facts.status == "ok", facts.error
     assert out.read_text() == "--limit 3"
     assert sys.argv[1:] != ["--limit", "3"]  # restored
@@ -115,7 +116,7 @@ def test_module_spec_runs_like_python_dash_m(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     t = resolve("jobpkg.nightly", module=True)
-    assert runner.execute(t.bind(), runner.NoHook()).status == "ok"
+    assert runner.execute(t.bind(), runner.Hook()).status == "ok"
     assert out.read_text() == "ran"
     assert t.name == "jobpkg.nightly"
 
@@ -128,6 +129,8 @@ def test_slugs_name_run_directories() -> None:
 
 
 def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() -> None:
+    """And the hook's `after_body` runs too, however the body ended: under py-spy it is what
+    stops the sampling before the teardown."""
     events: list[str] = []
 
     def setup() -> str:
@@ -137,12 +140,18 @@ def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() 
     def teardown(state: str) -> None:
         events.append(f"teardown {state}")
 
-    class Hook:
+    class Hook(runner.Hook):
+        def before_body(self) -> None:
+            events.append("before body")
+
         def start(self) -> None:
             events.append("start")
 
         def stop(self) -> None:
             events.append("stop")
+
+        def after_body(self) -> None:
+            events.append("after body")
 
     def body(state: str) -> None:
         events.append("body")
@@ -150,26 +159,49 @@ def test_teardown_runs_even_when_the_body_fails_and_setup_is_outside_the_body() 
 
     t = target("t", setup=setup, teardown=teardown)(body)
     facts = runner.execute(t.bind(), Hook())
-    assert events == ["setup", "start", "body", "stop", "teardown state"]
+    assert events == [
+        "setup",
+        "before body",
+        "start",
+        "body",
+        "stop",
+        "after body",
+        "teardown state",
+    ]
     assert facts.status == "error"
     assert facts.error is not None and "ValueError: boom" in facts.error
 
 
+def test_a_hook_that_overrides_only_start_and_stop_runs_the_body_between_them() -> None:
+    events: list[str] = []
+
+    class Timer(runner.Hook):  # the optional members are declared no-ops on `runner.Hook`
+        def start(self) -> None:
+            events.append("start")
+
+        def stop(self) -> None:
+            events.append("stop")
+
+    t = target("t")(lambda: events.append("body"))
+    assert runner.execute(t.bind(), Timer()).status == "ok"
+    assert events == ["start", "body", "stop"]
+
+
 def test_a_body_reports_target_metrics() -> None:
     t = target("t")(lambda: Metrics({"GET /": {"p50": 0.01}}))
-    assert runner.execute(t.bind(), runner.NoHook()).metrics == {"GET /": {"p50": 0.01}}
+    assert runner.execute(t.bind(), runner.Hook()).metrics == {"GET /": {"p50": 0.01}}
 
 
 def test_keyboard_interrupt_in_the_body_is_status_interrupted() -> None:
     def body() -> None:
         raise KeyboardInterrupt
 
-    facts = runner.execute(target("t")(body).bind(), runner.NoHook())
+    facts = runner.execute(target("t")(body).bind(), runner.Hook())
     assert facts.status == "interrupted"
 
 
 def test_script_exit_zero_is_ok_and_nonzero_is_an_error(tmp_path: Path) -> None:
     ok = resolve(str(write(tmp_path / "ok.py", "import sys\nsys.exit(0)\n")))
     bad = resolve(str(write(tmp_path / "bad.py", "import sys\nsys.exit(3)\n")))
-    assert runner.execute(ok.bind(), runner.NoHook()).status == "ok"
-    assert runner.execute(bad.bind(), runner.NoHook()).status == "error"
+    assert runner.execute(ok.bind(), runner.Hook()).status == "ok"
+    assert runner.execute(bad.bind(), runner.Hook()).status == "error"

@@ -21,17 +21,17 @@ from types import CodeType, FrameType
 from typing import Any
 
 from profwork import runner
-from profwork.errors import MethodError
 from profwork.frames import Classifier, SysPaths
-from profwork.methods import MethodOptions, RawArtefact, refuse_sampler_flags
+from profwork.methods import MethodOption, MethodOptions, RawArtefact
 from profwork.model import Frame, FrameKind, FunctionStats, Profile, Stack, Unit
+from profwork.stacks import thread_rule
 from profwork.targets import BoundTarget
 
 QUALNAMES = "qualnames.json"
 
 
 @dataclass
-class _Profilers:
+class _Profilers(runner.Hook):
     """One cProfile profiler for the calling thread and one per thread started meanwhile."""
 
     main: cProfile.Profile = field(default_factory=cProfile.Profile)
@@ -65,14 +65,10 @@ def _qualnames(profiler: cProfile.Profile, into: dict[str, str]) -> None:
 class CProfileMethod:
     name = "cprofile"
     unit: Unit = "seconds"
+    # it records every call: no rate, nothing but the common options
+    options: tuple[MethodOption[Any], ...] = ()
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
-        refuse_sampler_flags(options, self.name)
-        if options.rate is not None:
-            raise MethodError(
-                "cprofile records every call and has no sampling rate",
-                remedy="drop --rate, or use -m pyinstrument / -m pyspy to sample at a rate",
-            )
         profilers = _Profilers()
         facts = runner.execute(bound, profilers)
         main_thread = threading.current_thread()
@@ -91,17 +87,12 @@ class CProfileMethod:
             directory=raw_dir,
             format="pstats",
             files=(*files, QUALNAMES),
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "threads": threads,
-                "options": {"threads": options.threads},
+                "options": options.to_json(),
                 "rate": None,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()
@@ -120,15 +111,13 @@ class CProfileMethod:
             )
             if part.stats:
                 parts.append((thread, part))
-        with_roots = len(parts) > 1 or bool(raw.meta.get("options", {}).get("threads"))
         stacks: dict[Stack, float] = {}
         stats: dict[Frame, FunctionStats] = {}
-        notes: list[str] = list(raw.meta.get("notes", ()))  # the runner's (os._exit(0), …)
+        notes: list[str] = list(raw.facts.notes)  # the runner's (os._exit(0), …)
         for thread, part in parts:
-            root: Stack = ()
-            if with_roots:
-                label = f"thread ({thread['native_id']}): {thread['name']}"
-                root = (Frame(label, "", 0, FrameKind.THREAD),)
+            # each thread's stacks under its root; the thread rule then keeps the roots or not
+            label = f"thread ({thread['native_id']}): {thread['name']}"
+            root: Stack = (Frame(label, "", 0, FrameKind.THREAD),)
             for stack, weight in part.stacks.items():
                 key = root + stack
                 stacks[key] = stacks.get(key, 0.0) + weight
@@ -144,15 +133,15 @@ class CProfileMethod:
             )
         return Profile(
             unit="seconds",
-            stacks=stacks,
+            stacks=thread_rule(stacks, threads=bool(raw.meta.get("options", {}).get("threads"))),
             stats=stats,
             metadata={
                 "method": self.name,
                 "rate": None,
                 "stacks": "rebuilt from the caller graph",
                 "threads": len(parts),
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )

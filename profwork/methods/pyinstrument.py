@@ -8,18 +8,20 @@ output, which does not escape profiled names inside `<script>`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
-from profwork.methods import MethodOptions, RawArtefact, refuse_sampler_flags
+from profwork.methods import MethodOption, MethodOptions, RawArtefact, sampling_rate
 from profwork.model import Profile, Unit
 from profwork.targets import BoundTarget
 
 SESSION = "pyinstrument.json"
 DEFAULT_INTERVAL = 0.001  # pyinstrument's own default
+RATE = sampling_rate("1000, pyinstrument's 1 ms interval")
 
 
-class _Sampler:
+class _Sampler(runner.Hook):
     def __init__(self, interval: float) -> None:
         from pyinstrument import Profiler
 
@@ -36,10 +38,11 @@ class _Sampler:
 class PyinstrumentMethod:
     name = "pyinstrument"
     unit: Unit = "seconds"
+    options: tuple[MethodOption[Any], ...] = (RATE,)
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
-        refuse_sampler_flags(options, self.name)
-        interval = 1.0 / options.rate if options.rate else DEFAULT_INTERVAL
+        rate = RATE.of(options)
+        interval = 1.0 / rate if rate else DEFAULT_INTERVAL
         sampler = _Sampler(interval)
         facts = runner.execute(bound, sampler)
         files: tuple[str, ...] = ()
@@ -50,17 +53,12 @@ class PyinstrumentMethod:
             directory=raw_dir,
             format="pyinstrument",
             files=files,
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
-                "options": {"threads": options.threads},
+                "options": options.to_json(),
                 "rate": 1.0 / interval,
                 "interval": interval,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()
@@ -72,7 +70,7 @@ class PyinstrumentMethod:
         classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
         session = raw.directory / SESSION
         notes = [
-            *raw.meta.get("notes", ()),  # the runner's (os._exit(0), …)
+            *raw.facts.notes,  # the runner's (os._exit(0), …)
             "pyinstrument samples only the thread that runs the body; threads it starts are "
             "not seen (use -m cprofile or -m pyspy for those)",
         ]
@@ -93,8 +91,8 @@ class PyinstrumentMethod:
                 "rate": raw.meta.get("rate"),
                 "stacks": "sampled",
                 "threads": 1,
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": [*part.metadata.get("notes", ()), *notes],
             },
         )

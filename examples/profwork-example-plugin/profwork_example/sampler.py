@@ -1,11 +1,13 @@
 """The `sampler` method: a tiny pure-Python sampling profiler, as an example of a method.
 
-A method is an object with a `name`, the `unit` of its profiles, `run(bound, raw_dir, options)`,
+A method is an object with a `name`, the `unit` of its profiles, the `options` it takes (declared
+with `profwork.methods.flag`, `integer`, `number`, `text`, `texts`: `run --help` lists them, and
+an option it does not declare is refused before anything runs), `run(bound, raw_dir, options)`,
 which runs the target through `profwork.runner.execute` (setup, the body between the hook's
 `start` and `stop`, teardown) and leaves its tool's output in `raw/` with the facts of the run
 (`RawArtefact`), and `normalise(raw)`, which turns `raw/` into a `Profile`, again whenever the run
 is reported later. It is registered in the `profwork.methods` entry-point group, so `run -m
-sampler` and `report RUN_DIR` find it.
+sampler`, its options and `report RUN_DIR` find it.
 
 How it samples: a thread wakes every interval (10 ms, or `--rate HZ`), reads the stack of the
 thread that runs the body from `sys._current_frames()`, and counts it. Only that thread is seen
@@ -22,26 +24,45 @@ import threading
 from collections import Counter
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
-from profwork.methods import MethodOptions, RawArtefact, refuse_sampler_flags
+from profwork.methods import MethodOption, MethodOptions, RawArtefact, integer, sampling_rate
 from profwork.model import Profile, Unit
 from profwork.readers import read_folded
 from profwork.targets import BoundTarget
 
 FOLDED = "sampler.folded"
 DEFAULT_INTERVAL = 0.01  # seconds: 100 Hz, py-spy's default rate
+RATE = sampling_rate("100")  # `--rate HZ`: a positive finite number, None unless given
+
+
+def _at_least_one(depth: int | None) -> int | None:
+    if depth is not None and depth < 1:
+        raise ValueError("is not a depth: give 1 or more frames")
+    return depth
+
+
+# An option of this method alone: `run -m sampler --max-depth 3`, listed by `run --help`.
+MAX_DEPTH = integer(
+    "max-depth",
+    help="Keep the N innermost frames of each sample (default: every frame).",
+    example="20",
+    check=_at_least_one,
+)
 # `;` separates frames and a line ends a stack: neither may appear inside one
 _FOLDED_ESCAPES = str.maketrans({";": ",", "\n": " ", "\r": " "})
 
 
-class _Sampler:
+class _Sampler(runner.Hook):
     """The runner's hook: `start` (called in the body's thread, right before the body) starts
-    the sampling thread, `stop` ends it."""
+    the sampling thread, `stop` ends it. (`runner.Hook` declares `before_body`/`after_body`
+    too, which do nothing unless overridden.)"""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, depth: int | None) -> None:
         self.interval = interval
+        self.depth = depth
         self.counts: Counter[str] = Counter()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,15 +82,15 @@ class _Sampler:
             frame = sys._current_frames().get(body)
             # a sample taken as the body ends, in `stop`, is the sampler's, not the body's
             if frame is not None and frame.f_code.co_filename != __file__:
-                self.counts[_folded(frame)] += 1
+                self.counts[_folded(frame, self.depth)] += 1
 
     def folded(self) -> str:
         return "".join(f"{stack} {count}\n" for stack, count in sorted(self.counts.items()))
 
 
-def _folded(frame: FrameType | None) -> str:
-    labels = []
-    while frame is not None:
+def _folded(frame: FrameType | None, depth: int | None) -> str:
+    labels: list[str] = []
+    while frame is not None and (depth is None or len(labels) < depth):
         code = frame.f_code
         label = f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
         labels.append(label.translate(_FOLDED_ESCAPES))
@@ -80,28 +101,24 @@ def _folded(frame: FrameType | None) -> str:
 class SamplerMethod:
     name = "sampler"
     unit: Unit = "seconds"
+    options: tuple[MethodOption[Any], ...] = (RATE, MAX_DEPTH)
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
-        refuse_sampler_flags(options, self.name)
-        interval = 1.0 / options.rate if options.rate else DEFAULT_INTERVAL
-        sampler = _Sampler(interval)
+        rate = RATE.of(options)  # parsed and checked already
+        interval = 1.0 / rate if rate else DEFAULT_INTERVAL
+        sampler = _Sampler(interval, MAX_DEPTH.of(options))
         facts = runner.execute(bound, sampler)
         (raw_dir / FOLDED).write_text(sampler.folded(), encoding="utf-8")
         raw = RawArtefact(
             directory=raw_dir,
             format="folded",
             files=(FOLDED,),
-            status=facts.status,
-            duration=facts.duration,
-            error=facts.error,
+            facts=facts,
             meta={
                 # where the profiled interpreter's stdlib and site-packages are: frame kinds
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
                 "rate": 1.0 / interval,
                 "interval": interval,
-                "target_metrics": facts.metrics,
-                "exit_code": facts.exit_code,
-                "notes": facts.notes,
             },
         )
         raw.save()  # raw/meta.json: what `normalise` needs when the run is reported later
@@ -117,7 +134,7 @@ class SamplerMethod:
             qualified=True,  # co_qualname already
         )
         notes = [
-            *raw.meta.get("notes", ()),
+            *raw.facts.notes,
             "the sampler sees only the thread that runs the body",
         ]
         return Profile(
@@ -129,8 +146,8 @@ class SamplerMethod:
                 "rate": raw.meta["rate"],
                 "stacks": "sampled",
                 "threads": 1,
-                "duration": raw.duration,
-                "status": raw.status,
+                "duration": raw.facts.duration,
+                "status": raw.facts.status,
                 "notes": notes,
             },
         )
