@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from profwork import signals, targets
+from profwork import signals, sqlcapture, targets
 from profwork.errors import TargetSetupError
 from profwork.facts import RunFacts
 from profwork.targets import Metrics
@@ -83,10 +83,13 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
 
     A signal whose interrupt CPython swallowed (raised inside a `__del__` or a weakref
     callback, it only prints "Exception ignored in: …") is raised again before the body and
-    after it (`signals.check`), so that the run still ends as interrupted."""
+    after it (`signals.check`), so that the run still ends as interrupted.
+
+    When the run was asked to capture SQL (`profwork.sqlcapture`), the probe is installed
+    before the setup, records the body only and writes its log after the teardown."""
     facts = RunFacts()
     started_by = os.getpid()
-    with _process_kept(), bound.environment():
+    with sqlcapture.around(bound.target.user_paths) as sql, _process_kept(), bound.environment():
         try:
             state = bound.run_setup()
             signals.check()
@@ -97,6 +100,7 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
         call = bound.body_call(state)
         result: Any = None
         try:
+            sql.start()
             hook.before_body()
             try:
                 try:
@@ -117,6 +121,7 @@ def execute(bound: BoundTarget, hook: Hook) -> RunFacts:
                     _end_fork(None)
             finally:
                 # however the body ended: under py-spy, the sampling stops before the teardown
+                sql.stop()
                 hook.after_body()
             signals.check()
         except KeyboardInterrupt as exc:

@@ -76,6 +76,8 @@ def test_a_method_gets_its_declared_options_typed_with_defaults_filled_in() -> N
     assert options.threads is True  # a common option, taken by every method
     assert options.to_json() == {
         "threads": True,
+        "no-sql": False,
+        "n1-threshold": 5,
         "frame-depth": 8,
         "function": ["app.py:slow", "pkg.mod:g"],
         "interval": 0.1,
@@ -162,4 +164,9 @@ def test_the_manifest_records_the_options_of_the_method_that_ran(results: Path) 
     assert done.returncode == 0, done.stderr
     manifest = json.loads((only_run(results) / "manifest.json").read_text())
     # pyinstrument's own options and the common ones, not py-spy's
-    assert manifest["options"] == {"threads": False, "rate": 500.0}
+    assert manifest["options"] == {
+        "threads": False,
+        "no-sql": False,
+        "n1-threshold": 5,
+        "rate": 500.0,
+    }

@@ -1,8 +1,9 @@
 """Analyses: pure functions from a `Profile` (and later the captured queries) to findings.
 
 `analyse` builds the `Summary` every renderer formats. It has one section per analysis:
-bottlenecks and hotspots (bottlenecks.py), heaviest paths, target metrics, notes; N+1 findings and
-memory figures plug in here when their issues land.
+bottlenecks and hotspots (bottlenecks.py), heaviest paths, target metrics, notes, N+1 findings
+(nplusone.py, from the captured queries and exact call counts); memory figures plug in here when
+their issue lands.
 
 Which facts of a run a summary shows, and in which order, is chosen here once (`Summary.facts`),
 for the terminal, `summary.md` and `report.html` alike; how a fact is written is `units`' job.
@@ -13,10 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
+from profwork.analyses.nplusone import DEFAULT_THRESHOLD, Findings
 from profwork.model import Frame, FrameKind, FunctionRow, Profile, Stack, Unit
 from profwork.units import share
+
+if TYPE_CHECKING:
+    from profwork.sqlprobe import QueryLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +65,18 @@ class Summary:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # what hotspots' own times are shares of (0: the total); see `bottlenecks.own_total`
     own_total: float = 0.0
+    # N+1 patterns, heaviest first (nplusone.py)
+    nplusone: Findings = field(default_factory=Findings)
 
     def facts(self) -> tuple[Fact, ...]:
         """The run's headline facts in reading order, absent ones left out: target, method,
         status, total, body duration, unit, rate, threads, how stacks were obtained, and
-        whether the statistics are exact."""
+        whether the statistics are exact; first of all, the worst N+1 pattern when there is one
+        (the verdict)."""
         meta = self.metadata
-        out = [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
+        worst = self.nplusone.worst
+        out = [Fact("nplusone", "Worst N+1", worst.verdict)] if worst is not None else []
+        out += [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
         out.append(Fact("total", "Total", self.total, self.unit))
         duration = meta.get("duration")
         if _number(duration):
@@ -122,6 +132,7 @@ class Summary:
                 ],
                 "target_metrics": {k: dict(v) for k, v in self.target_metrics.items()},
                 "notes": list(self.notes),
+                "nplusone": self.nplusone.to_dict(),
             }
         )
         return data
@@ -177,9 +188,11 @@ def analyse(
     *,
     top: int = 15,
     target_metrics: Mapping[str, Mapping[str, float]] | None = None,
+    queries: QueryLog | None = None,
+    n1_threshold: int = DEFAULT_THRESHOLD,
 ) -> Summary:
-    """Run every analysis that applies to `profile`."""
-    from profwork.analyses import bottlenecks
+    """Run every analysis that applies to `profile` (and to the SQL captured, `queries`)."""
+    from profwork.analyses import bottlenecks, nplusone
 
     return Summary(
         unit=profile.unit,
@@ -192,4 +205,5 @@ def analyse(
         target_metrics=dict(target_metrics or {}),
         notes=tuple(profile.metadata.get("notes", ())),
         metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},
+        nplusone=nplusone.analyse(profile, queries, n1_threshold),
     )

@@ -50,9 +50,32 @@ class NPlusOne:
     @property
     def headline(self) -> str:
         """One line for the summary's verdict."""
-        per = "per call of its caller" if self.kind == "calls" else "per unit of work"
-        what = _short(self.what)
-        return f"N+1: {what} ×{self.count:.0f} {per} from {self.site}"
+        return f"N+1: {self.verdict}"
+
+    @property
+    def verdict(self) -> str:
+        """What the summary's first line says of the worst finding: the statement (callee),
+        how many per unit of work (per call of its caller), the time and the call site."""
+        return f"{_short(self.what)} {self.per_unit} at {self.site}, {self.time} in all"
+
+    @property
+    def per_unit(self) -> str:
+        """The count as the tables show it: `×17.9 per unit of work (most 25)`."""
+        per = "per call" if self.kind == "calls" else "per unit of work"
+        most = f" (most {self.most:,})" if self.most != round(self.count) else ""
+        return f"×{_figure(self.count)} {per}{most}"
+
+    @property
+    def spread(self) -> str:
+        """Where it happened, as the tables show it: `500 in 28 × a day's agenda`, or
+        `500 in 4 calls of Report.build`."""
+        if self.kind == "calls":
+            return f"{self.total:,} in {self.units:,} call(s) of {self.unit}"
+        return f"{self.total:,} in {self.units:,} × {self.unit}"
+
+    @property
+    def time(self) -> str:
+        return _seconds(self.seconds)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +96,47 @@ class NPlusOne:
 
 def _short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value - round(value)) < 0.05 else f"{value:,.1f}"
+
+
+def _seconds(value: float) -> str:
+    from profwork.units import format_quantity
+
+    return format_quantity(value, "seconds")
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The N+1 section of a summary: the findings, heaviest first, the threshold they were found
+    with, and how many SQL statements were captured (None: no SQL was captured)."""
+
+    findings: tuple[NPlusOne, ...] = ()
+    threshold: int = DEFAULT_THRESHOLD
+    statements: int | None = None
+
+    @property
+    def worst(self) -> NPlusOne | None:
+        return self.findings[0] if self.findings else None
+
+    @property
+    def scope(self) -> str:
+        """What was looked at, for a section's last line."""
+        sql = (
+            "no SQL was captured"
+            if self.statements is None
+            else f"{self.statements:,} SQL statement(s) captured"
+        )
+        return f"threshold {self.threshold}; {sql}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "threshold": self.threshold,
+            "sql_statements": self.statements,
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 # ---- SQL -----------------------------------------------------------------------------------------
@@ -308,3 +372,14 @@ def find(
     if profile is not None:
         found += call_findings(profile, threshold, sql_captured=queries is not None)
     return rank(found)
+
+
+def analyse(
+    profile: Profile | None, queries: QueryLog | None, threshold: int = DEFAULT_THRESHOLD
+) -> Findings:
+    """A summary's N+1 section (`Summary.nplusone`)."""
+    return Findings(
+        tuple(find(profile, queries, threshold)),
+        threshold,
+        None if queries is None else len(queries.queries),
+    )

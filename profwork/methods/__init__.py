@@ -364,9 +364,26 @@ def sampling_rate(default: str) -> MethodOption[float | None]:
     )
 
 
-# Options every method takes: how stacks are rooted is one rule for all (DESIGN §1).
+# Options every method takes: how stacks are rooted is one rule for all (DESIGN §1), and SQL is
+# captured under every method (`profwork.sqlcapture`; the N+1 analysis reads the threshold).
 THREADS = flag("threads", help="Root every stack in its thread.")
-COMMON_OPTIONS: tuple[MethodOption[Any], ...] = (THREADS,)
+NO_SQL = flag("no-sql", help="Do not capture the SQL the target executes (no queries.json).")
+
+
+def _threshold(value: int) -> int:
+    if value < 2:
+        raise ValueError("is below 2: a pattern needs at least two executions")
+    return value
+
+
+N1_THRESHOLD = integer(
+    "n1-threshold",
+    help="Executions per unit of work (calls per call) that make an N+1 finding (default: 5).",
+    default=5,  # profwork.analyses.nplusone.DEFAULT_THRESHOLD (kept equal by a test)
+    example="5",
+    check=_threshold,
+)
+COMMON_OPTIONS: tuple[MethodOption[Any], ...] = (THREADS, NO_SQL, N1_THRESHOLD)
 
 
 @dataclass(frozen=True)
