@@ -15,6 +15,8 @@ import pytest
 from profwork.analyses.nplusone import DEFAULT_THRESHOLD
 from profwork.methods import N1_THRESHOLD
 from tests.conftest import only_run, profwork, write
+from tests.test_plugins import plugin_site as plugin_site  # noqa: F401 - the fixture
+from tests.test_plugins import with_plugin
 
 LAZY_CLIENT = (
     "SELECT clients.id, clients.name, clients.email, clients.deleted_at FROM clients "
@@ -96,6 +98,19 @@ def test_lazy_db_run_names_its_n_plus_one_everywhere(
     assert "500 in 28 × a day's agenda" in again.stdout
     as_json = json.loads(profwork("report", str(run), "--format", "json").stdout)
     assert as_json["nplusone"] == section
+
+
+def test_a_plugin_method_gets_sql_capture_without_code_of_its_own(
+    request: pytest.FixtureRequest, results: Path
+) -> None:
+    """The example plug-in's sampler runs its target through `runner.execute`, nothing more."""
+    site: Path = request.getfixturevalue("plugin_site")
+    done = with_plugin(site, "run", *DB, "-p", "loading=lazy", "-m", "sampler", "-o", str(results))
+    assert done.returncode == 0, done.stderr
+    run = only_run(results)
+    assert (run / "queries.json").exists()
+    [finding] = _json(run / "summary.json")["nplusone"]["findings"]
+    assert finding["what"] == LAZY_CLIENT and finding["total"] == 500
 
 
 @pytest.mark.parametrize(("method", "loading"), [("cprofile", "selectin"), ("pyspy", "joined")])
