@@ -11,7 +11,9 @@ two talk over a pair of pipes, one `Word` a line:
     parent TEARDOWN  the sampler has stopped: the teardown may run
 
 so neither setup nor teardown is ever sampled. The child writes its `RunFacts` to the file the
-request names (`RunFacts.to_json`), which the parent reads back (`Child.facts`). A setup that
+request names (`RunFacts.to_json`), which the parent reads back (`Child.facts`); when the parent's
+run captures SQL (`profwork.sqlcapture`), the request names where, and the child captures the
+target's statements and writes that file itself. A setup that
 fails sends facts with `setup_failed`: there is no run, as in process.
 """
 
@@ -70,6 +72,7 @@ class ChildRequest:
     write_fd: int
     result: Path
     repeat: int | None = None  # `--repeat N`: the runner's warm-up and N measured iterations
+    queries: Path | None = None  # where the SQL the body executes goes (None: not captured)
 
     @classmethod
     def for_target(
@@ -80,6 +83,8 @@ class ChildRequest:
         result: Path,
         repeat: int | None = None,
     ) -> ChildRequest:
+        from profwork import sqlcapture
+
         target = bound.target
         return cls(
             spec=target.entry or target.spec or target.name,
@@ -91,6 +96,7 @@ class ChildRequest:
             write_fd=write_fd,
             result=result,
             repeat=repeat,
+            queries=sqlcapture.requested(),
         )
 
     def to_json(self) -> str:
@@ -105,6 +111,7 @@ class ChildRequest:
                 "write_fd": self.write_fd,
                 "result": str(self.result),
                 "repeat": self.repeat,
+                "queries": None if self.queries is None else str(self.queries),
             }
         )
 
@@ -121,6 +128,7 @@ class ChildRequest:
             write_fd=int(data["write_fd"]),
             result=Path(data["result"]),
             repeat=data.get("repeat"),
+            queries=Path(data["queries"]) if data.get("queries") else None,
         )
 
 
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     running would then keep the process alive forever (the parent waits for it): the child
     names them in a note and ends at once, as `os._exit` does, after flushing its output.
     SIGTERM and SIGHUP interrupt the body as Ctrl-C does (the parent sends SIGINT)."""
-    from profwork import runner
+    from profwork import runner, sqlcapture
     from profwork.errors import ProfworkError, TargetSetupError
     from profwork.signals import ending_as_interrupt
     from profwork.specs import resolve
@@ -184,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             target = resolve(request.spec, module=request.module, argv=request.argv)
             bound = target.bind(request.params, request.size)
-            facts = runner.execute(bound, handshake, repeat=request.repeat)
+            with sqlcapture.capturing(request.queries):
+                facts = runner.execute(bound, handshake, repeat=request.repeat)
         except TargetSetupError as exc:  # no run: the parent raises it again
             facts = RunFacts(status="error", error=exc.message, setup_failed=True)
         except ProfworkError as exc:  # a bad spec

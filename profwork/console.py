@@ -191,6 +191,8 @@ def summary(summary: Summary, *, title: str = "") -> None:
             )
         out.print(hot)
 
+    nplusone(summary)
+
     if summary.hot_paths:
         out.print(Text(f"Heaviest paths{counted}", style="bold"))
         paths = summary.hot_paths[:3]
@@ -217,6 +219,39 @@ def summary(summary: Summary, *, title: str = "") -> None:
         out.print(section)
     for note in summary.notes:
         out.print(Text(f"note: {visible(note)}", style="dim"))
+
+
+def nplusone(summary: Summary) -> None:
+    """The N+1 table, heaviest first; one dim line when SQL was captured and none was found."""
+    section = summary.nplusone
+    if not section.findings:
+        if section.statements is not None:
+            out.print(Text(f"N+1 patterns: none found ({section.scope})", style="dim"))
+        return
+    table = Table(title=Text("N+1 patterns — by time spent"), title_justify="left")
+    for name, justify in (
+        ("#", "right"),
+        ("statement or callee", "left"),
+        ("count", "left"),
+        ("where", "left"),
+        ("time", "right"),
+        ("call site", "left"),
+        ("fix", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for i, f in enumerate(section.findings, 1):
+        site = visible(f.site) + (f"\nloop: {visible(f.loop)}" if f.loop else "")
+        table.add_row(
+            str(i),
+            Text(visible(f.what), style="bold"),
+            Text(f.per_unit),
+            Text(visible(f.spread)),
+            f.time,
+            Text(site, style="dim"),
+            Text(f.fix),
+        )
+    out.print(table)
+    out.print(Text(f"  {section.scope}", style="dim"))
 
 
 def _short(location: str) -> str:

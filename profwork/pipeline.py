@@ -3,6 +3,10 @@
     spec ─resolve→ Target ─bind→ BoundTarget ─METHOD.run→ RawArtefact (raw/)
       ─METHOD.normalise→ Profile ─analyse→ Summary ─renderers→ files ─finish→ run directory
 
+SQL is captured around `METHOD.run` into `queries.json` in the run directory (`sqlcapture`:
+`runner.execute` installs the probe, whatever the method) unless `--no-sql`; the analysis reads
+it back with the run's `--n1-threshold`, as `profwork report` does later.
+
 A body that raises or is interrupted still yields every artefact of what was measured, with its
 status in the manifest; the caller turns the status into an exit code.
 """
@@ -23,10 +27,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from profwork import specs
+from profwork import specs, sqlcapture
 from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
-from profwork.methods import Method, MethodOptions, RawArtefact, get_method, method_options
+from profwork.methods import (
+    N1_THRESHOLD,
+    NO_SQL,
+    Method,
+    MethodOptions,
+    RawArtefact,
+    get_method,
+    method_options,
+)
 from profwork.model import Profile, Status, Unit
 from profwork.renderers import RENDERERS, OptionalRenderer, StreamingRenderer, get_renderer
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, RunInfo, git_commit, is_run
@@ -84,8 +96,12 @@ def run(
     commit = git_commit()
     command_line = list(command if command is not None else sys.argv)
     on_stage(f"profiling {target.name} with {method}")
+    queries = None if NO_SQL.of(chosen) else run_dir.temp / sqlcapture.QUERIES_FILE
     try:
-        raw = profiler.run(bound, run_dir.raw, chosen)
+        with sqlcapture.capturing(queries):
+            raw = profiler.run(bound, run_dir.raw, chosen)
+        if queries is not None and queries.exists():
+            run_dir.written.append(queries.name)  # an artefact of the run, listed as one
     except OSError as exc:  # writing the raw data failed (a full disk); the body has run
         raise _not_written(run_dir, exc, None) from None
     except BaseException:  # a setup that failed, a refused option: no run
@@ -209,7 +225,13 @@ def _complete(
         profile = profiler.normalise(raw)
         profile = dataclasses.replace(profile, metadata={**profile.metadata, "target": info.target})
         unit = profile.unit
-        summary = analyse(profile, top=top, target_metrics=metrics)
+        summary = analyse(
+            profile,
+            top=top,
+            target_metrics=metrics,
+            queries=sqlcapture.load(run_dir.temp),
+            n1_threshold=_threshold(info.options),
+        )
         notes = tuple(summary.notes)
         write_artefacts(profile, summary, run_dir.open, on_stage)
         done = manifest(status, error)
@@ -242,6 +264,12 @@ def _complete(
             exit_code=1,
         ) from exc
     return RunResult(path, done, profile, summary)
+
+
+def _threshold(options: Mapping[str, Any]) -> int:
+    """The N+1 threshold a run was recorded with (the default for a run from before it was)."""
+    value = options.get(N1_THRESHOLD.name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else N1_THRESHOLD.default
 
 
 def _also(error: str | None, line: str) -> str:
@@ -355,6 +383,8 @@ def summarise(
     """Read a run or a profile file and analyse it, as a fresh run would be."""
     profile = load(path, unit=unit)
     metrics: Mapping[str, Mapping[str, float]] = {}
+    queries = None
+    threshold = N1_THRESHOLD.default
     if is_run(path):
         manifest = Manifest.load(path)
         # a figure recorded as null was not a finite number: shown as a fresh run shows it
@@ -365,7 +395,11 @@ def summarise(
         profile = dataclasses.replace(
             profile, metadata={**profile.metadata, "target": manifest.target}
         )
-    return profile, analyse(profile, top=top, target_metrics=metrics)
+        queries = sqlcapture.load(path)
+        threshold = _threshold(manifest.options)
+    return profile, analyse(
+        profile, top=top, target_metrics=metrics, queries=queries, n1_threshold=threshold
+    )
 
 
 def convert(

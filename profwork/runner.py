@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from profwork import signals, targets
+from profwork import signals, sqlcapture, targets
 from profwork.errors import TargetSetupError
 from profwork.facts import RunFacts
 from profwork.targets import Metrics
@@ -92,10 +92,13 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
     `repeat` (`--repeat N`): the body runs once unmeasured (a warm-up, before `before_body`, so
     that no hook sees it), then N times in the timed window, `hook.iteration_done(i)` after
     each; an iteration's return value is dropped before the hook looks (the last `Metrics`
-    returned are kept), so that what the body returns is not counted as retained."""
+    returned are kept), so that what the body returns is not counted as retained.
+
+    When the run was asked to capture SQL (`profwork.sqlcapture`), the probe is installed
+    before the setup, records the body only and writes its log after the teardown."""
     facts = RunFacts()
     started_by = os.getpid()
-    with _process_kept(), bound.environment():
+    with sqlcapture.around(bound.target.user_paths) as sql, _process_kept(), bound.environment():
         try:
             state = bound.run_setup()
             signals.check()
@@ -109,6 +112,8 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
             if repeat is not None:
                 with _body_process(started_by):
                     call()  # the warm-up
+
+            sql.start()
             hook.before_body()
             try:
                 with _body_process(started_by):
@@ -122,6 +127,7 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
                         facts = replace(facts, duration=time.perf_counter() - started)
             finally:
                 # however the body ended: under py-spy, the sampling stops before the teardown
+                sql.stop()
                 hook.after_body()
             signals.check()
         except KeyboardInterrupt as exc:

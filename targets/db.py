@@ -1,7 +1,8 @@
 """`db`: ORM queries over the clinic schema — lazy N+1 vs eager loading, indexed vs not.
 
 For each day of the seeded four-week period, in its own session (one unit of work per day, as a
-request or a nightly job would have), the body builds the day's agenda — each appointment with its
+request or a nightly job would have; declared as such to the SQL probe with
+`profwork.work.unit_of_work`), the body builds the day's agenda — each appointment with its
 client's name — and the day's hourly load (one `starts_at` range query, bucketed by hour).
 
 - `loading=lazy` (the naive default): reading `appointment.client` emits one SELECT per
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from profwork.targets import target
+from profwork.work import unit_of_work
 
 from .api.models import STARTS_AT_INDEX, Appointment, make_engine
 from .api.seed import PERIOD_DAYS, PERIOD_START, SIZES, seed_database
@@ -97,7 +99,7 @@ def body(database: Database, rounds: int = 12, loading: Loading = "lazy") -> int
     for _ in range(rounds):
         for offset in range(PERIOD_DAYS):
             day = PERIOD_START + timedelta(days=offset)
-            with Session(database.engine) as session:
+            with unit_of_work("a day's agenda"), Session(database.engine) as session:
                 lines += len(daily_agenda(session, day, loading))
                 hourly_load(session, day)
     return lines

@@ -96,7 +96,15 @@ def test_the_template_autoescapes() -> None:
 
 def test_every_section_is_on_the_page_in_reading_order() -> None:
     page = Page(render(tricky_profile()))
-    assert page.sections == ["summary", "metrics", "bottlenecks", "hotspots", "paths", "flame"]
+    assert page.sections == [
+        "summary",
+        "metrics",
+        "bottlenecks",
+        "hotspots",
+        "nplusone",
+        "paths",
+        "flame",
+    ]
 
 
 def test_later_issues_have_their_blocks() -> None:

@@ -77,6 +77,8 @@ def test_a_method_gets_its_declared_options_typed_with_defaults_filled_in() -> N
     assert options.to_json() == {
         "threads": True,
         "repeat": None,  # a common option too: run the body once
+        "no-sql": False,
+        "n1-threshold": 5,
         "frame-depth": 8,
         "function": ["app.py:slow", "pkg.mod:g"],
         "interval": 0.1,
@@ -163,4 +165,10 @@ def test_the_manifest_records_the_options_of_the_method_that_ran(results: Path) 
     assert done.returncode == 0, done.stderr
     manifest = json.loads((only_run(results) / "manifest.json").read_text())
     # pyinstrument's own options and the common ones, not py-spy's
-    assert manifest["options"] == {"threads": False, "repeat": None, "rate": 500.0}
+    assert manifest["options"] == {
+        "threads": False,
+        "repeat": None,
+        "no-sql": False,
+        "n1-threshold": 5,
+        "rate": 500.0,
+    }

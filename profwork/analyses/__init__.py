@@ -1,8 +1,9 @@
 """Analyses: pure functions from a `Profile` (and later the captured queries) to findings.
 
 `analyse` builds the `Summary` every renderer formats. It has one section per analysis:
-bottlenecks and hotspots (bottlenecks.py), heaviest paths, target metrics, notes; N+1 findings and
-memory figures plug in here when their issues land.
+bottlenecks and hotspots (bottlenecks.py), heaviest paths, target metrics, notes, N+1 findings
+(nplusone.py, from the captured queries and exact call counts); memory figures plug in here when
+their issue lands.
 
 Which facts of a run a summary shows, and in which order, is chosen here once (`Summary.facts`),
 for the terminal, `summary.md` and `report.html` alike; how a fact is written is `units`' job.
@@ -15,12 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
+from profwork.analyses.nplusone import DEFAULT_THRESHOLD, Findings
 from profwork.model import Frame, FunctionRow, Profile, Stack, Unit
 from profwork.units import share
 
 if TYPE_CHECKING:
     from profwork.analyses.lines import LineReport
     from profwork.analyses.memory import MemoryReport
+    from profwork.sqlprobe import QueryLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +70,18 @@ class Summary:
     # the memory method's figures (analyses.memory), and the line method's (analyses.lines)
     memory: MemoryReport | None = None
     lines: LineReport | None = None
+    # N+1 patterns, heaviest first (nplusone.py)
+    nplusone: Findings = field(default_factory=Findings)
 
     def facts(self) -> tuple[Fact, ...]:
         """The run's headline facts in reading order, absent ones left out: target, method,
         status, total, body duration, unit, rate, threads, how stacks were obtained, and
-        whether the statistics are exact."""
+        whether the statistics are exact; first of all, the worst N+1 pattern when there is one
+        (the verdict)."""
         meta = self.metadata
-        out = [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
+        worst = self.nplusone.worst
+        out = [Fact("nplusone", "Worst N+1", worst.verdict)] if worst is not None else []
+        out += [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
         out.append(Fact("total", "Total", self.total, self.unit))
         duration = meta.get("duration")
         if _number(duration):
@@ -114,6 +122,7 @@ class Summary:
                 ],
                 "target_metrics": {k: dict(v) for k, v in self.target_metrics.items()},
                 "notes": list(self.notes),
+                "nplusone": self.nplusone.to_dict(),
             }
         )
         if self.memory is not None:
@@ -173,9 +182,11 @@ def analyse(
     *,
     top: int = 15,
     target_metrics: Mapping[str, Mapping[str, float]] | None = None,
+    queries: QueryLog | None = None,
+    n1_threshold: int = DEFAULT_THRESHOLD,
 ) -> Summary:
-    """Run every analysis that applies to `profile`."""
-    from profwork.analyses import bottlenecks
+    """Run every analysis that applies to `profile` (and to the SQL captured, `queries`)."""
+    from profwork.analyses import bottlenecks, nplusone
     from profwork.analyses.lines import analyse_lines
     from profwork.analyses.memory import analyse_memory
 
@@ -192,4 +203,5 @@ def analyse(
         metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},
         memory=analyse_memory(profile, top),
         lines=analyse_lines(profile, top),
+        nplusone=nplusone.analyse(profile, queries, n1_threshold),
     )

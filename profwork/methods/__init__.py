@@ -371,7 +371,8 @@ def _repeat(value: int | None) -> int | None:
 
 
 # Options every method takes: how stacks are rooted is one rule for all (DESIGN §1); `--repeat`
-# runs the body N times after one unmeasured warm-up (the runner's job, for every method).
+# runs the body N times after one unmeasured warm-up (the runner's job, for every method); SQL is
+# captured under every method (`profwork.sqlcapture`; the N+1 analysis reads the threshold).
 THREADS = flag("threads", help="Root every stack in its thread.")
 REPEAT = integer(
     "repeat",
@@ -379,7 +380,23 @@ REPEAT = integer(
     example="5",
     check=_repeat,
 )
-COMMON_OPTIONS: tuple[MethodOption[Any], ...] = (THREADS, REPEAT)
+NO_SQL = flag("no-sql", help="Do not capture the SQL the target executes (no queries.json).")
+
+
+def _threshold(value: int) -> int:
+    if value < 2:
+        raise ValueError("is below 2: a pattern needs at least two executions")
+    return value
+
+
+N1_THRESHOLD = integer(
+    "n1-threshold",
+    help="Executions per unit of work (calls per call) that make an N+1 finding (default: 5).",
+    default=5,  # profwork.analyses.nplusone.DEFAULT_THRESHOLD (kept equal by a test)
+    example="5",
+    check=_threshold,
+)
+COMMON_OPTIONS: tuple[MethodOption[Any], ...] = (THREADS, REPEAT, NO_SQL, N1_THRESHOLD)
 
 
 @dataclass(frozen=True)

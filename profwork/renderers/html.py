@@ -11,7 +11,8 @@ summary is also embedded as JSON for tools, through jinja2's `tojson` (`<`, `>`,
 `\\u003c`…), so a `</script>` in a function name cannot close the script element. Control
 characters (a NUL in a function name) are shown as escapes (`\\x00`), never written raw.
 
-Template blocks `nplusone` and `memory` are where the N+1 findings and the memory timeline go.
+The block `nplusone` holds the N+1 findings (their SQL is profiled code's text: escaped like any
+name); the block `memory` is where the memory timeline goes.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def context(profile: Profile, summary: Summary) -> dict[str, Any]:
         "hotspots": [_row(r, unit, summary.own_share(r)) for r in summary.hotspots],
         "hot_paths": [_path(p, unit) for p in summary.hot_paths],
         "metrics": metrics(summary.target_metrics),
+        "nplusone": nplusone(summary),
         "summary_data": summary.to_dict(),
         "memory": memory_section.html(summary.memory),
         "lines": lines_section.html(summary.lines),
@@ -175,6 +177,27 @@ def metrics(target_metrics: Mapping[str, Mapping[str, float]]) -> dict[str, Any]
         for name, figures in target_metrics.items()
     ]
     return {"columns": columns, "rows": rows}
+
+
+def nplusone(summary: Summary) -> dict[str, Any]:
+    """The N+1 section: plain strings, escaped by the template."""
+    section = summary.nplusone
+    return {
+        "findings": [
+            {
+                "what": f.what,
+                "io": f.io,
+                "per_unit": f.per_unit,
+                "spread": f.spread,
+                "time": f.time,
+                "site": f.site,
+                "loop": f.loop or "",
+                "fix": f.fix,
+            }
+            for f in section.findings
+        ],
+        "scope": section.scope[0].upper() + section.scope[1:] + ".",
+    }
 
 
 RENDERER = HtmlReport()

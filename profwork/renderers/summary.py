@@ -1,4 +1,5 @@
-"""`summary.md` and `summary.json`: the ranked bottlenecks, hotspots, hot paths, target metrics.
+"""`summary.md` and `summary.json`: the ranked bottlenecks, hotspots, N+1 patterns, hot paths,
+target metrics.
 
 Markdown (CommonMark with GitHub's tables): function names and paths go into code spans, so that
 they read and grep as written (`enrich_with_rules`, not `enrich\\_with\\_rules`) and nothing in
@@ -109,6 +110,7 @@ class MarkdownSummary:
                 )
         else:
             lines.append("No user code was measured.")
+        lines += ["", *nplusone_section(summary)]
         lines += ["", "## Heaviest paths", ""]
         for i, p in enumerate(summary.hot_paths, 1):
             chain = " → ".join(md_code(f.function) for f in p.stack)
@@ -133,6 +135,29 @@ class MarkdownSummary:
             lines += ["", "## Notes", ""]
             lines += [f"- {md_text(n)}" for n in summary.notes]
         return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def nplusone_section(summary: Summary) -> list[str]:
+    """The "N+1 patterns" section: one row per finding, heaviest first. The statement (callee)
+    and the call site are code spans, so that SQL reads as written and nothing in it is markup."""
+    section = summary.nplusone
+    lines = ["## N+1 patterns (by time spent)", ""]
+    if section.findings:
+        lines += [
+            "| # | kind | statement or callee | count | where | time | call site | loop | fix |",
+            "|--:|---|---|---|---|--:|---|---|---|",
+        ]
+        for i, f in enumerate(section.findings, 1):
+            loop = md_code(f.loop, in_table=True) if f.loop else ""
+            lines.append(
+                f"| {i} | {md_text(f.io)} | {md_code(f.what, in_table=True)} | "
+                f"{md_text(f.per_unit)} | {md_text(f.spread)} | {f.time} | "
+                f"{md_code(f.site, in_table=True)} | {loop} | {md_text(f.fix)} |"
+            )
+        lines += ["", md_text(section.scope[0].upper() + section.scope[1:]) + "."]
+    else:
+        lines.append(md_text(f"None found ({section.scope})."))
+    return lines
 
 
 class JsonSummary:

@@ -3,8 +3,10 @@
 Setup (not profiled) seeds the database and builds the application (`app.py`). The body sends
 `requests` requests to each endpoint with `httpx.AsyncClient` over `httpx.ASGITransport` inside
 `asyncio.run`, so every request runs in the profiled thread, and reports each endpoint's latency
-percentiles as target metrics. The calendar lazy-loads each appointment's client (N+1) unless
-`eager=true`. `profwork serve api` runs the same application under uvicorn (`serve_app`).
+percentiles as target metrics. Each request is a unit of work (`profwork.work.per_request`), so
+that SQL N+1 findings count statements per request. The calendar lazy-loads each appointment's
+client (N+1) unless `eager=true`. `profwork serve api` runs the same application under uvicorn
+(`serve_app`).
 
 `db_url` is any SQLAlchemy URL with a synchronous driver (default: an in-memory SQLite database,
 one shared connection, see `models.make_engine`); the schema is dropped and re-created there.
@@ -23,6 +25,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from profwork.targets import Metrics, target
+from profwork.work import per_request
 
 from .._metrics import latency_figures
 from .app import create_app
@@ -78,7 +81,8 @@ async def drive(clinic: Clinic, requests: int, days: int) -> dict[str, list[floa
         latencies.setdefault(name, []).append(time.perf_counter() - started)
         _expect(response, status)
 
-    transport = httpx.ASGITransport(app=clinic.app)
+    # each request is its own unit of work for the SQL probe (an N+1 is counted per request)
+    transport = httpx.ASGITransport(app=per_request(clinic.app))
     async with httpx.AsyncClient(transport=transport, base_url="http://clinic") as http:
         for i in range(requests):
             start = PERIOD_START + timedelta(days=(i * days) % PERIOD_DAYS)

@@ -1,0 +1,425 @@
+"""SQL capture: every statement a target executes, where it came from, in which unit of work.
+
+DESIGN §1 (SQL capture). The probe runs in the target's process, whatever the method, and sees:
+- every SQLAlchemy engine, through the `before_cursor_execute`/`after_cursor_execute` events
+  listened for on the `Engine` class (so engines made before the probe count too);
+- the `sqlite3` module used directly: while installed, `sqlite3.connect` hands out a connection
+  subclass whose cursors (and `execute` shortcuts) time each statement; connections made while
+  it was installed keep working unrecorded after;
+- psycopg 3 used directly: `Cursor.execute`/`executemany` (and the async and server-side
+  cursors') are wrapped on the classes while installed, and put back after. psycopg is never
+  imported by the probe (it costs 0.2 s): it is wrapped when the target imports it.
+A statement SQLAlchemy executes through a wrapped driver is recorded once (by the engine event).
+
+Each statement records its text with placeholders, a fingerprint of its parameters (a short
+hash: equal parameters, equal fingerprints), its duration, the rows the driver reported (when it
+knows), the call site (the innermost frame in the target's code, with its function), the loop
+that issued it (the innermost frame of the target's code, at or above the call site, that is
+inside a `for`/`while` loop or a comprehension), and its unit of work (`profwork.work`).
+`normalise` collapses literals, placeholders and `IN`/`VALUES` lists so that the same query with
+other values groups together.
+
+`install` patches (before the target's setup, so that its connections are wrapped), `start` and
+`stop` bracket what is recorded (the body), `uninstall` undoes every patch. The result is a
+`QueryLog`, written as `queries.json` (`QueryLog.to_json`, read back by `QueryLog.from_json`).
+"""
+
+from __future__ import annotations
+
+import dis
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import re
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from profwork import work
+from profwork.frames import Classifier, SysPaths
+from profwork.model import FrameKind
+
+QUERIES_FILE = "queries.json"
+SCHEMA = 1
+
+# ---- normalising ---------------------------------------------------------------------------------
+
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_PLACEHOLDER = re.compile(r"%\([^)]*\)s|%s|\$\d+|__\[POSTCOMPILE_\w+\]|(?<![:\w]):[A-Za-z_]\w*|\?")
+_NUMBER = re.compile(r"(?<![\w.$])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+_CAST = re.compile(
+    r"\?\s*::\s*[A-Za-z_]\w*(?:\s+(?:PRECISION|VARYING))?(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?",
+    re.IGNORECASE,
+)
+_IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
+_VALUES = re.compile(r"\bVALUES\s*\([?,\s]*\)(?:\s*,\s*\([?,\s]*\))*", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=4096)
+def normalise(statement: str) -> str:
+    """The statement with every literal and placeholder as `?` (with the cast PostgreSQL's
+    dialects add to a placeholder, `?::INTEGER`), each `IN (…)` list as
+    `IN (...)`, a multi-row `VALUES` as `VALUES (...)`, and runs of white space as one space:
+    two executions of one query with other values normalise alike."""
+    text = _STRING.sub("?", statement)
+    text = _PLACEHOLDER.sub("?", text)
+    text = _CAST.sub("?", text)
+    text = _NUMBER.sub("?", text)
+    text = _IN_LIST.sub("IN (...)", text)
+    text = _VALUES.sub("VALUES (...)", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def fingerprint(parameters: Any) -> int | str:
+    """A hash of a statement's parameters (positional or named, one set or many): equal
+    parameters, equal fingerprints, within one process (Python's own `hash` where the values
+    are hashable, which costs far less than hashing their text; the text otherwise).
+    `fingerprint_text` writes it down."""
+    try:
+        return hash(parameters)
+    except TypeError:
+        pass
+    if isinstance(parameters, Mapping):
+        try:
+            return hash(tuple(parameters.items()))
+        except TypeError:
+            pass
+    try:
+        text = repr(parameters)
+    except Exception:  # noqa: BLE001 - a parameter's own __repr__ may raise anything
+        text = f"<{type(parameters).__name__}>"
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def fingerprint_text(value: int | str) -> str:
+    return value if isinstance(value, str) else format(value & 0xFFFF_FFFF_FFFF_FFFF, "016x")
+
+
+# ---- the log -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A place in the target's code: the line running, in `function` (its qualified name,
+    starting at `first_line`, as the profile's `Frame` names it)."""
+
+    file: str
+    line: int
+    function: str
+    first_line: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.function} ({self.file}:{self.line})"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One executed statement."""
+
+    statement: str
+    normalised: str
+    params: str  # fingerprint: equal parameters, equal text (within one run)
+    seconds: float
+    rows: int | None
+    site: Site | None  # None: no frame of the target's code on the stack
+    loop: Site | None  # the loop that issued it (line of its `for`/`while`), when in one
+    unit: int  # the unit of work's id (0: the body)
+    driver: str  # "sqlalchemy", "sqlite3", "psycopg"
+
+
+@dataclass(frozen=True)
+class QueryLog:
+    """What the probe recorded: the queries in order, and the label of each unit of work."""
+
+    queries: tuple[Query, ...] = ()
+    units: Mapping[int, str] = field(default_factory=lambda: {0: "body"})
+    notes: tuple[str, ...] = ()
+
+    def unit_label(self, unit: int) -> str:
+        return self.units.get(unit, "body" if unit == 0 else f"unit {unit}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Statements and sites are listed once each and referred to by index."""
+        statements: dict[str, int] = {}
+        sites: dict[Site, int] = {}
+        rows = [
+            {
+                "statement": statements.setdefault(q.statement, len(statements)),
+                "params": q.params,
+                "seconds": q.seconds,
+                "rows": q.rows,
+                "site": None if q.site is None else sites.setdefault(q.site, len(sites)),
+                "loop": None if q.loop is None else sites.setdefault(q.loop, len(sites)),
+                "unit": q.unit,
+                "driver": q.driver,
+            }
+            for q in self.queries
+        ]
+        return {
+            "schema": SCHEMA,
+            "units": {str(k): v for k, v in self.units.items()},
+            "statements": [{"sql": s, "normalised": normalise(s)} for s in statements],
+            "sites": [
+                {"file": s.file, "line": s.line, "function": s.function, "first_line": s.first_line}
+                for s in sites
+            ],
+            "queries": rows,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QueryLog:
+        statements = [(s["sql"], s["normalised"]) for s in data.get("statements", ())]
+        sites = [
+            Site(s["file"], int(s["line"]), s["function"], int(s["first_line"]))
+            for s in data.get("sites", ())
+        ]
+        queries = tuple(
+            Query(
+                statement=statements[q["statement"]][0],
+                normalised=statements[q["statement"]][1],
+                params=q["params"],
+                seconds=float(q["seconds"]),
+                rows=q.get("rows"),
+                site=None if q.get("site") is None else sites[q["site"]],
+                loop=None if q.get("loop") is None else sites[q["loop"]],
+                unit=int(q.get("unit", 0)),
+                driver=q.get("driver", ""),
+            )
+            for q in data.get("queries", ())
+        )
+        units = {int(k): str(v) for k, v in data.get("units", {}).items()} or {0: "body"}
+        return cls(queries, units, tuple(data.get("notes", ())))
+
+
+# ---- where a statement comes from ----------------------------------------------------------------
+
+# A backward jump closes a `for`/`while` loop or a comprehension's; `await` and `yield from` jump
+# back with JUMP_BACKWARD_NO_INTERRUPT, which is no loop of the user's.
+_LOOP_JUMPS = frozenset({"JUMP_BACKWARD", "JUMP_ABSOLUTE"})
+_LOOP_SEARCH = 12  # frames above the call site looked at for the loop
+
+
+def _find_loops(code: types.CodeType) -> tuple[tuple[int, int, int], ...]:
+    """(start offset, end offset, header line) of each loop in `code`, innermost first."""
+    instructions = list(dis.get_instructions(code))
+    lines = {i.offset: i.positions.lineno if i.positions else None for i in instructions}
+    found = []
+    for i in instructions:
+        if i.opname in _LOOP_JUMPS and isinstance(i.argval, int) and i.argval <= i.offset:
+            header = lines.get(i.argval) or code.co_firstlineno
+            found.append((i.argval, i.offset, header))
+    return tuple(sorted(found, key=lambda r: r[1] - r[0]))
+
+
+# Code objects are looked up by id, never hashed: hashing one hashes its bytecode and constants
+# (tens of microseconds for a big function). Each entry keeps its code object alive, so that an
+# id is never reused for another code object while it is cached.
+_LOOPS: dict[int, tuple[types.CodeType, tuple[tuple[int, int, int], ...]]] = {}
+
+
+def _loop_line(frame: types.FrameType) -> int | None:
+    code = frame.f_code
+    cached = _LOOPS.get(id(code))
+    if cached is None or cached[0] is not code:
+        cached = _LOOPS[id(code)] = (code, _find_loops(code))
+    offset = frame.f_lasti
+    for start, end, header in cached[1]:
+        if start <= offset <= end:
+            return header
+    return None
+
+
+def _site(code: types.CodeType, line: int) -> Site:
+    return Site(code.co_filename, line, code.co_qualname, code.co_firstlineno)
+
+
+# ---- the probe -----------------------------------------------------------------------------------
+
+# per thread: .depth, the hooked executions running (only the outermost records); .engine, the
+# start times of the SQLAlchemy executions running (see `_sqldrivers`)
+_local = threading.local()
+_active: SqlProbe | None = None
+
+
+# ids of (call site's code, its line, the loop's code, the loop's line)
+_SiteKey = tuple[int, int, int, int]
+# statement, parameters' fingerprint, seconds, rows, site, loop, unit id, driver
+_Row = tuple[str, int | str, float, int | None, Site | None, Site | None, int, str]
+
+
+class SqlProbe:
+    """Records statements while started; see the module's docstring."""
+
+    def __init__(self, user_paths: Sequence[str] = ()) -> None:
+        self._classifier = Classifier(SysPaths.current(tuple(user_paths)))
+        self._user: dict[str, bool] = {}  # by file name
+        # the code objects are kept, so that their ids stay theirs
+        self._sites: dict[_SiteKey, tuple[Site, Site | None, tuple[object, ...]]] = {}
+        self._rows: list[_Row] = []
+        self._units: dict[int, str] = {0: "body"}
+        self._undo: list[Callable[[], None]] = []
+        self._hooked: set[str] = set()
+        self._errors = 0
+        self.recording = False
+
+    # -- lifecycle
+
+    def install(self) -> None:
+        """Patch the drivers and listen to SQLAlchemy; only one probe is installed at a time."""
+        global _active
+        if _active is not None:
+            raise RuntimeError("a SQL probe is installed already")
+        _active = self
+        from profwork import _sqldrivers
+
+        self._undo = []
+        self._undo += _sqldrivers.install(self)
+
+    def start(self) -> None:
+        from profwork import _sqldrivers
+
+        self._undo += _sqldrivers.late(self)
+        self.recording = True
+
+    def stop(self) -> None:
+        self.recording = False
+
+    def uninstall(self) -> None:
+        global _active
+        self.recording = False
+        while self._undo:
+            self._undo.pop()()
+        if _active is self:
+            _active = None
+
+    @contextmanager
+    def recorded(self) -> Iterator[SqlProbe]:
+        """Installed and recording for the block (tests, `profwork.profile`)."""
+        self.install()
+        try:
+            self.start()
+            yield self
+        finally:
+            self.uninstall()
+
+    # -- recording
+
+    def record(
+        self,
+        driver: str,
+        statement: str,
+        parameters: Any,
+        seconds: float,
+        rows: int | None,
+    ) -> None:
+        """Called by a driver hook right after a statement ran. Never raises into the target."""
+        try:
+            site, loop = self._where(sys._getframe(1))
+            unit = work.current()
+            if unit.id not in self._units:
+                self._units[unit.id] = unit.label
+            params = fingerprint(parameters)
+            self._rows.append((statement, params, seconds, rows, site, loop, unit.id, driver))
+        except Exception:  # noqa: BLE001 - the target's query must never fail because of us
+            self._errors += 1
+
+    def _is_user(self, file: str) -> bool:
+        user = self._user.get(file)
+        if user is None:
+            user = self._user[file] = self._classifier.kind(file) is FrameKind.USER
+        return user
+
+    def _where(self, frame: types.FrameType | None) -> tuple[Site | None, Site | None]:
+        user = self._user
+        while frame is not None:
+            file = frame.f_code.co_filename
+            known = user.get(file)
+            if known is None:
+                known = self._is_user(file)
+            if known:
+                break
+            frame = frame.f_back
+        if frame is None:
+            return None, None
+        code, line = frame.f_code, frame.f_lineno or frame.f_code.co_firstlineno
+        loop_frame: types.FrameType | None = frame
+        loop_code: types.CodeType | None = None
+        loop_line = 0
+        for _ in range(_LOOP_SEARCH):
+            if loop_frame is None:
+                break
+            if self._is_user(loop_frame.f_code.co_filename):
+                header = _loop_line(loop_frame)
+                if header is not None:
+                    loop_code, loop_line = loop_frame.f_code, header
+                    break
+            loop_frame = loop_frame.f_back
+        key = (id(code), line, id(loop_code), loop_line)
+        cached = self._sites.get(key)
+        if cached is None or cached[2][0] is not code or cached[2][1] is not loop_code:
+            loop = None if loop_code is None else _site(loop_code, loop_line)
+            cached = self._sites[key] = (_site(code, line), loop, (code, loop_code))
+        return cached[0], cached[1]
+
+    def log(self) -> QueryLog:
+        notes: tuple[str, ...] = ()
+        if self._errors:
+            notes = (f"the SQL probe failed to record {self._errors} statement(s)",)
+        return QueryLog(
+            tuple(
+                Query(s, normalise(s), fingerprint_text(p), sec, r, site, loop, unit, driver)
+                for s, p, sec, r, site, loop, unit, driver in self._rows
+            ),
+            dict(self._units),
+            notes,
+        )
+
+
+def active() -> SqlProbe | None:
+    """The installed probe, recording or not."""
+    return _active
+
+
+def recording() -> SqlProbe | None:
+    """The installed probe when it records, else None: what every driver hook asks first."""
+    probe = _active
+    return probe if probe is not None and probe.recording else None
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls `then(module)` once the module `name` has been imported (by anyone)."""
+
+    def __init__(self, name: str, then: Callable[[types.ModuleType], None]) -> None:
+        self.name, self.then, self.busy = name, then, False
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name or self.busy:
+            return None
+        self.busy = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.busy = False
+        loader = spec.loader if spec is not None else None
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        real = loader.exec_module
+        then = self.then
+
+        def exec_module(module: types.ModuleType) -> None:
+            real(module)
+            then(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec

@@ -1,0 +1,260 @@
+"""The SQL probe: what it records of each statement, through SQLAlchemy, sqlite3 and psycopg."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+import subprocess
+import sys
+import types
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from profwork import work
+from profwork.sqlprobe import QueryLog, SqlProbe, normalise
+from tests.conftest import write
+from tests.sqlrun import probed
+
+
+def _module(path: Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- normalising ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("SELECT * FROM t WHERE id = 1", "SELECT * FROM t WHERE id = 42"),
+        ("SELECT * FROM t WHERE name = 'a'", "SELECT * FROM t WHERE name = 'it''s'"),
+        ("SELECT * FROM t WHERE id IN (1, 2, 3)", "SELECT * FROM t WHERE id IN (7)"),
+        ("SELECT * FROM t WHERE id IN (?, ?)", "SELECT * FROM t WHERE id IN (?, ?, ?, ?)"),
+        ("SELECT * FROM t WHERE id = %s", "SELECT * FROM t WHERE id = %(id_1)s"),
+        ("SELECT * FROM t WHERE id = :id", "SELECT * FROM t WHERE id = $1"),
+        ("INSERT INTO t (a, b) VALUES (?, ?)", "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')"),
+        ("SELECT  *\n FROM t  WHERE id = ?", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE %(p)s::INTEGER = t.id", "SELECT * FROM t WHERE ? = t.id"),
+        ("SELECT * FROM t WHERE x = %s::VARCHAR(20)", "SELECT * FROM t WHERE x = 'a'"),
+    ],
+)
+def test_the_same_query_with_other_values_normalises_alike(one: str, other: str) -> None:
+    assert normalise(one) == normalise(other)
+
+
+def test_normalising_keeps_names_casts_and_different_queries_apart() -> None:
+    assert normalise("SELECT t1.col2 FROM t1 WHERE x::int = 5") == (
+        "SELECT t1.col2 FROM t1 WHERE x::int = ?"
+    )
+    assert normalise("SELECT a FROM t WHERE id = 1") != normalise("SELECT b FROM t WHERE id = 1")
+    assert normalise("SELECT * FROM t WHERE id IN (1, 2)") == "SELECT * FROM t WHERE id IN (...)"
+
+
+# ---- sqlite3 used directly -----------------------------------------------------------------------
+
+
+def test_sqlite3_statements_are_recorded_with_call_site_loop_and_parameters(
+    tmp_path: Path,
+) -> None:
+    app = _module(
+        write(
+            tmp_path / "shop.py",
+            """\
+            import sqlite3
+
+            def open_db():
+                db = sqlite3.connect(":memory:")
+                db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+                db.executemany("INSERT INTO items (name) VALUES (?)", [("a",), ("b",), ("c",)])
+                return db
+
+            def name_of(db, item_id):
+                return db.execute("SELECT name FROM items WHERE id = ?", (item_id,)).fetchone()
+
+            def names(db):
+                out = []
+                for item_id in (1, 2, 3, 3):
+                    out.append(name_of(db, item_id))
+                cursor = db.cursor()
+                cursor.execute("UPDATE items SET name = 'z' WHERE id > 1")
+                return out
+            """,
+        )
+    )
+    probe = SqlProbe((str(tmp_path),))
+    probe.install()
+    try:
+        db = app.open_db()  # connected while installed, before recording: wrapped, not recorded
+        probe.start()
+        app.names(db)
+        probe.stop()
+        db.execute("SELECT 1")  # after stop: not recorded
+    finally:
+        probe.uninstall()
+    assert not hasattr(sqlite3.connect, "__wrapped__")  # the patch is undone
+    queries = probe.log().queries
+    assert [q.statement for q in queries] == [
+        *["SELECT name FROM items WHERE id = ?"] * 4,
+        "UPDATE items SET name = 'z' WHERE id > 1",
+    ]
+    select = queries[0]
+    assert select.driver == "sqlite3"
+    assert select.site is not None and select.site.function == "name_of"
+    assert select.site.file == str(tmp_path / "shop.py") and select.site.line == 10
+    assert select.loop is not None and (select.loop.function, select.loop.line) == ("names", 14)
+    # parameters: (1,), (2,), (3,), (3,) → three fingerprints, the repeated one equal
+    assert len({q.params for q in queries[:4]}) == 3 and queries[2].params == queries[3].params
+    update = queries[4]
+    assert update.rows == 2 and update.loop is None and update.site.function == "names"
+    assert all(q.seconds >= 0 and q.unit == 0 for q in queries)
+
+
+# ---- SQLAlchemy ----------------------------------------------------------------------------------
+
+
+def test_sqlalchemy_statements_are_recorded_once_even_through_a_wrapped_sqlite3(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    before = create_engine(f"sqlite:///{tmp_path / 'a.db'}")  # an engine made before the probe
+    with before.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER)"))
+    probe = SqlProbe()
+    with probe.recorded():
+        after = create_engine(f"sqlite:///{tmp_path / 'a.db'}")  # its sqlite3 is wrapped
+        for engine in (before, after):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (:id)"), {"id": 5})
+    queries = probe.log().queries
+    inserts = [q for q in queries if q.statement.startswith("INSERT")]
+    assert [q.driver for q in inserts] == ["sqlalchemy", "sqlalchemy"]
+    assert all(q.rows == 1 for q in inserts)
+    # what the dialect runs on a new connection outside its events (`PRAGMA read_uncommitted`)
+    # is recorded through the driver; nothing is recorded twice
+    assert {q.statement.split()[0] for q in queries if q.driver == "sqlite3"} == {"PRAGMA"}
+    assert all(q.site is not None and q.site.function.startswith("test_") for q in inserts)
+
+
+def test_the_lazy_db_target_executes_one_client_select_per_agenda_line() -> None:
+    log = probed("db", {"rounds": "1"}, "small")
+    by_site = Counter(
+        (q.site.function, q.loop.function if q.loop else None) for q in log.queries if q.site
+    )
+    agenda = by_site[("daily_agenda", "body")]
+    assert agenda == 28  # one agenda query per day of the four-week period
+    lazy = by_site[("agenda_line", "daily_agenda.<locals>.<listcomp>")]
+    assert lazy == 50  # one client SELECT per appointment: small seeds 50
+    # each day's session is a unit of work of its own (the target declares them)
+    assert {log.unit_label(q.unit) for q in log.queries} == {"a day's agenda"}
+    assert len({q.unit for q in log.queries}) == 28
+
+
+def test_the_eager_db_target_loads_the_clients_with_its_agenda() -> None:
+    log = probed("db", {"rounds": "1", "loading": "joined"}, "small")
+    assert Counter(q.site.function for q in log.queries if q.site) == {
+        "daily_agenda": 28,
+        "hourly_load": 28,
+    }
+
+
+# ---- units of work -------------------------------------------------------------------------------
+
+
+def test_each_api_request_is_a_unit_of_work_named_by_its_route() -> None:
+    log = probed("api", {"requests": "3"}, "small")
+    labels = Counter(log.unit_label(q.unit) for q in log.queries)
+    assert set(labels) == {
+        "GET /calendar",
+        "GET /clients/{id}/timeline",
+        "GET /conflicts",
+        "POST /appointments",
+    }
+    per_request = Counter(q.unit for q in log.queries)
+    assert len(per_request) == 12  # 3 requests to each of 4 endpoints
+
+
+def test_statements_outside_any_unit_belong_to_the_body_and_units_nest() -> None:
+    db = sqlite3.connect(":memory:")
+    probe = SqlProbe()
+    with probe.recorded():
+        db.execute("SELECT 1")
+        with work.unit_of_work("job") as job:
+            db.execute("SELECT 2")
+            with work.unit_of_work("step") as step:
+                db.execute("SELECT 3")
+    log = probe.log()
+    assert [(q.statement, log.unit_label(q.unit)) for q in log.queries] == []  # made before
+    # a connection made before the probe is not wrapped; one made while it is installed is
+    with probe.recorded():
+        db = sqlite3.connect(":memory:")
+        db.execute("SELECT 1")
+        with work.unit_of_work("job") as job:
+            db.execute("SELECT 2")
+            with work.unit_of_work("step") as step:
+                db.execute("SELECT 3")
+    log = probe.log()
+    assert [(q.statement, q.unit) for q in log.queries] == [
+        ("SELECT 1", 0),
+        ("SELECT 2", job.id),
+        ("SELECT 3", step.id),
+    ]
+    assert log.unit_label(step.id) == "step"
+
+
+# ---- the file ------------------------------------------------------------------------------------
+
+
+def test_the_log_round_trips_through_json() -> None:
+    log = probed("api", {"requests": "2"}, "small")
+    again = QueryLog.from_json(json.loads(json.dumps(log.to_json())))
+    assert again == log
+
+
+# ---- psycopg -------------------------------------------------------------------------------------
+
+
+def test_psycopg_imported_after_the_probe_is_wrapped_and_unwrapped(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """In a fresh process, so that psycopg is first imported while the probe is installed."""
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    script = write(
+        tmp_path / "raw_pg.py",
+        f"""\
+        import json, sys
+        from profwork.sqlprobe import SqlProbe
+
+        probe = SqlProbe((sys.argv[1],))
+        probe.install()
+        probe.start()
+        import psycopg
+
+        def lookup(conn, i):
+            return conn.execute("SELECT %s::int + 1", (i,)).fetchone()
+
+        with psycopg.connect({dsn!r}) as conn:
+            for i in range(3):
+                lookup(conn, i)
+        probe.uninstall()
+        assert "__wrapped__" not in vars(psycopg.Cursor.execute)
+        print(json.dumps(probe.log().to_json()))
+        """,
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    log = QueryLog.from_json(json.loads(done.stdout))
+    assert [(q.driver, q.statement, q.rows) for q in log.queries] == [
+        ("psycopg", "SELECT %s::int + 1", 1)
+    ] * 3
+    assert {q.site.function for q in log.queries if q.site} == {"lookup"}
+    assert len({q.params for q in log.queries}) == 3
