@@ -16,18 +16,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from profwork import specs, sqlcapture
+from profwork import rundir, specs, sqlcapture
 from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
 from profwork.methods import (
@@ -423,7 +421,7 @@ def convert(
     output = _conversion_output(path, renderer.filename, output)
     profile, summary = summarise(path, top=top, unit=unit)
     try:
-        with _replacing(output) as out:
+        with rundir.replacing(output) as out:
             write_artefacts(profile, summary, lambda _: _kept_open(out), names=[renderer.name])
     except OSError as exc:
         raise ProfworkError(
@@ -478,31 +476,6 @@ def _conversion_output(path: Path, filename: str, output: Path | None) -> Path:
             remedy=f"create it first (mkdir -p {output.parent}) or choose another -o OUT",
         )
     return output
-
-
-@contextmanager
-def _replacing(output: Path) -> Iterator[BinaryIO]:
-    """A binary file that becomes `output` only once it is completely written."""
-    if output.exists() and not output.is_file():  # a device or a pipe: no rename over it
-        with output.open("wb") as direct:
-            yield direct
-        return
-    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, output)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager

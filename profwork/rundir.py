@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
@@ -320,3 +321,29 @@ def list_runs(base: Path = DEFAULT_BASE) -> Iterator[tuple[Path, Manifest]]:
             continue
     found.sort(key=lambda item: (item[1].started_at, str(item[0])), reverse=True)
     yield from found
+
+
+@contextmanager
+def replacing(output: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes `output` only once it is completely written (a temporary name
+    beside it, renamed into place), so a failed write never leaves a truncated file at `output`."""
+    if output.exists() and not output.is_file():  # a device or a pipe: no rename over it
+        with output.open("wb") as direct:
+            yield direct
+        return
+    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, output)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
