@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from profwork.sqlprobe import QUERIES_FILE
-
 if TYPE_CHECKING:
     from profwork.sqlprobe import QueryLog, SqlProbe
+
+QUERIES_FILE = "queries.json"
 
 __all__ = ["QUERIES_FILE", "Capture", "around", "capturing", "load", "requested"]
 

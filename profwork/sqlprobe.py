@@ -45,7 +45,6 @@ from profwork import work
 from profwork.frames import Classifier, SysPaths
 from profwork.model import FrameKind
 
-QUERIES_FILE = "queries.json"
 SCHEMA = 1
 
 # ---- normalising ---------------------------------------------------------------------------------

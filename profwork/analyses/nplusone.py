@@ -22,10 +22,12 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from profwork.model import Frame, FrameKind, FunctionStats, Profile
-from profwork.sqlprobe import Query, QueryLog, Site
+
+if TYPE_CHECKING:
+    from profwork.sqlprobe import Query, QueryLog, Site
 
 DEFAULT_THRESHOLD = 5
 
