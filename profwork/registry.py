@@ -31,22 +31,27 @@ DISTRIBUTION = "profwork"
 @cache
 def _entry_points() -> dict[str, tuple[EntryPoint, ...]]:
     """Every profwork group's entry points, profwork's own first, then the other packages',
-    each by name (build back ends write entry points sorted, so a declared order is lost)."""
-    from importlib.metadata import entry_points  # lazy: it imports a lot (email, zipfile, …)
+    each by name (build back ends write entry points sorted, so a declared order is lost).
 
+    profwork's own are told by its distribution's entry_points.txt, never by asking each entry
+    point for its distribution's name: that parses every installed package's METADATA with
+    the email parser (about 90 ms in a venv of 40 packages)."""
+    from importlib.metadata import PackageNotFoundError, distribution, entry_points
+
+    try:
+        own_points = {
+            (ep.group, ep.name, ep.value) for ep in distribution(DISTRIBUTION).entry_points
+        }
+    except PackageNotFoundError:  # pragma: no cover - profwork itself is always installed
+        own_points = set()
     found = entry_points()
     out: dict[str, tuple[EntryPoint, ...]] = {}
     for group in GROUPS:
         items = list(found.select(group=group))
-        own = sorted((ep for ep in items if _distribution(ep) == DISTRIBUTION), key=_key)
-        others = sorted((ep for ep in items if _distribution(ep) != DISTRIBUTION), key=_key)
-        out[group] = (*own, *others)
+        own = [ep for ep in items if (ep.group, ep.name, ep.value) in own_points]
+        others = [ep for ep in items if (ep.group, ep.name, ep.value) not in own_points]
+        out[group] = (*sorted(own, key=_key), *sorted(others, key=_key))
     return out
-
-
-def _distribution(ep: EntryPoint) -> str | None:
-    dist = getattr(ep, "dist", None)
-    return None if dist is None else str(dist.name).lower().replace("_", "-")
 
 
 def _key(ep: EntryPoint) -> tuple[str, str]:

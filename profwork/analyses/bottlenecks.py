@@ -11,14 +11,18 @@ Shares are of the profile's total and never above 100% (`units.share`).
 
 from __future__ import annotations
 
-import dataclasses
-
 from profwork.analyses import HotPath
 from profwork.model import FrameKind, FunctionRow, Profile
 from profwork.units import share
 
 
 def _rows(profile: Profile) -> list[FunctionRow]:
+    """Every function's row (computed once per profile: rank, hotspots and own_total all read
+    it; a fresh list each time, since callers sort it)."""
+    return list(profile.view(_consistent_rows))
+
+
+def _consistent_rows(profile: Profile) -> tuple[FunctionRow, ...]:
     """Every function's row, with the figures a summary may show side by side made consistent.
 
     Own time includes self time by definition, so own < self is always an artefact. It happens
@@ -30,11 +34,18 @@ def _rows(profile: Profile) -> list[FunctionRow]:
     correction only ever restores time the merge moved to a caller (tiny paths, a few µs).
     Library functions have no own time (DESIGN §5): their rows show it blank."""
     total = profile.total
-    rows = []
-    for r in profile.rows():
-        own = max(r.own, r.self) if r.frame.kind is FrameKind.USER else r.own
-        rows.append(dataclasses.replace(r, own=own, share=share(r.cumulative, total)))
-    return rows
+    return tuple(
+        FunctionRow(
+            frame=r.frame,
+            self=r.self,
+            cumulative=r.cumulative,
+            own=max(r.own, r.self) if r.frame.kind is FrameKind.USER else r.own,
+            calls=r.calls,
+            primitive_calls=r.primitive_calls,
+            share=share(r.cumulative, total),
+        )
+        for r in profile.rows()
+    )
 
 
 def rank(profile: Profile, top: int) -> list[FunctionRow]:
