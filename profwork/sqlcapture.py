@@ -94,10 +94,13 @@ def _write(path: Path, log: QueryLog) -> None:
 def load(directory: Path) -> QueryLog | None:
     """The queries captured in a run directory; None when none were (or the file is not
     readable: a run whose capture failed reads as one without SQL)."""
-    from profwork.sqlprobe import QueryLog
-
     try:
         data = json.loads((directory / QUERIES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    from profwork.sqlprobe import QueryLog  # only when there is a log: the probe costs ~9 ms
+
+    try:
         return QueryLog.from_json(data)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError):
         return None
