@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import (
@@ -64,6 +64,20 @@ class RawArtefact:
     files: tuple[str, ...]
     facts: RunFacts = field(default_factory=RunFacts)
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def run_metadata(
+        self, method: str, *, rate: float | None, threads: int, notes: Sequence[str]
+    ) -> dict[str, Any]:
+        """What every method's `Profile` says about its run: the method, the rate used, threads,
+        and the body's duration and status from `facts`, with the notes to show."""
+        return {
+            "method": method,
+            "rate": rate,
+            "threads": threads,
+            "duration": self.facts.duration,
+            "status": self.facts.status,
+            "notes": list(notes),
+        }
 
     def save(self) -> None:
         """Write `raw/meta.json` so that the run can be normalised again (`profwork report`)."""

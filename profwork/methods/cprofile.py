@@ -136,13 +136,8 @@ class CProfileMethod:
             stacks=thread_rule(stacks, threads=bool(raw.meta.get("options", {}).get("threads"))),
             stats=stats,
             metadata={
-                "method": self.name,
-                "rate": None,
+                **raw.run_metadata(self.name, rate=None, threads=len(parts), notes=notes),
                 "stacks": "rebuilt from the caller graph",
-                "threads": len(parts),
-                "duration": raw.facts.duration,
-                "status": raw.facts.status,
-                "notes": notes,
             },
         )
 

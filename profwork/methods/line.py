@@ -114,12 +114,7 @@ class LineMethod:
             metadata={
                 **part.metadata,
                 "lines": lines,
-                "method": self.name,
-                "rate": None,
-                "threads": 1,
-                "duration": raw.facts.duration,
-                "status": raw.facts.status,
-                "notes": notes,
+                **raw.run_metadata(self.name, rate=None, threads=1, notes=notes),
             },
         )
 

@@ -111,12 +111,7 @@ class MemoryMethod:
             metadata={
                 **part.metadata,
                 "memory": memory,
-                "method": self.name,
-                "rate": None,
-                "threads": 1,
-                "duration": raw.facts.duration,
-                "status": raw.facts.status,
-                "notes": notes,
+                **raw.run_metadata(self.name, rate=None, threads=1, notes=notes),
             },
         )
 

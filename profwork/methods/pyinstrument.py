@@ -87,13 +87,13 @@ class PyinstrumentMethod:
             stats=None,
             metadata={
                 **part.metadata,
-                "method": self.name,
-                "rate": raw.meta.get("rate"),
+                **raw.run_metadata(
+                    self.name,
+                    rate=raw.meta.get("rate"),
+                    threads=1,
+                    notes=[*part.metadata.get("notes", ()), *notes],
+                ),
                 "stacks": "sampled",
-                "threads": 1,
-                "duration": raw.facts.duration,
-                "status": raw.facts.status,
-                "notes": [*part.metadata.get("notes", ()), *notes],
             },
         )
 

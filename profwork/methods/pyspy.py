@@ -235,13 +235,8 @@ class PyspyMethod:
             stacks=stacks,
             stats=None,
             metadata={
-                "method": self.name,
-                "rate": rate,
+                **raw.run_metadata(self.name, rate=rate, threads=max(1, len(threads)), notes=notes),
                 "stacks": "sampled",
-                "threads": max(1, len(threads)),
-                "duration": raw.facts.duration,
-                "status": raw.facts.status,
-                "notes": notes,
             },
         )
 
