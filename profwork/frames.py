@@ -12,6 +12,8 @@ py-spy already carry qualified names; this fills in for the rest (pyinstrument, 
 from __future__ import annotations
 
 import contextlib
+import marshal
+import os
 import re
 import site
 import sys
@@ -19,6 +21,7 @@ import sysconfig
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from profwork.model import Frame, FrameKind
@@ -240,6 +243,40 @@ def _scan(file: str) -> tuple[dict[int, str], list[tuple[str, bool] | None]]:
     return defs, enclosing
 
 
+@lru_cache(maxsize=4096)
+def _compiled(file: str) -> dict[int, tuple[str, ...]] | None:
+    """First line → the `co_qualname` of every function, lambda and comprehension defined in
+    `file`, from the bytecode Python cached for it (`__pycache__`, or `PYTHONPYCACHEPREFIX`):
+    the names the interpreter itself gives, read in a few milliseconds where scanning the source
+    takes tens. `None` when there is no cache entry that matches the source as it is now (its
+    recorded modification time and size) for this interpreter's bytecode version."""
+    from importlib.util import MAGIC_NUMBER, cache_from_source
+
+    try:
+        stat = os.stat(file)
+        with open(cache_from_source(file), "rb") as cached:
+            data = cached.read()
+        if (
+            data[:4] != MAGIC_NUMBER
+            or int.from_bytes(data[4:8], "little") != 0  # hash-based: not checked by time
+            or int.from_bytes(data[8:12], "little") != int(stat.st_mtime) & 0xFFFFFFFF
+            or int.from_bytes(data[12:16], "little") != stat.st_size & 0xFFFFFFFF
+        ):
+            return None
+        module = marshal.loads(data[16:])
+    except (OSError, ValueError, EOFError, TypeError, NotImplementedError):
+        return None
+    if not isinstance(module, CodeType):
+        return None
+    names: dict[int, list[str]] = {}
+    pending = [const for const in module.co_consts if isinstance(const, CodeType)]
+    while pending:
+        code = pending.pop()
+        names.setdefault(code.co_firstlineno, []).append(code.co_qualname)
+        pending.extend(const for const in code.co_consts if isinstance(const, CodeType))
+    return {line: tuple(found) for line, found in names.items()}
+
+
 def qualname(file: str, line: int, name: str) -> str:
     """The qualified name of the function `name` that starts at `file:line`.
 
@@ -247,6 +284,12 @@ def qualname(file: str, line: int, name: str) -> str:
     (a file changed since it was profiled)."""
     if "." in name or (name.startswith("<") and name not in _ANONYMOUS):
         return name  # already qualified, or `<module>` and the like, which never are
+    compiled = _compiled(file)
+    if compiled is not None:
+        for compiled_name in compiled.get(line, ()):
+            if compiled_name.rsplit(".", 1)[-1] == name:
+                return compiled_name
+        return name
     defs, enclosing = _scan(file)
     if name in _ANONYMOUS:
         scope = enclosing[line] if 0 < line < len(enclosing) else None

@@ -5,27 +5,103 @@ Targets, methods, readers and renderers are each registered in an entry-point gr
 in profwork's own `pyproject.toml`, a third-party package in its own, the same way. Nothing keeps
 a second list of the names.
 
-The entry points are read once per process, all groups in one pass, and only when a name is
-looked up or listed: `profwork --help` never pays for `importlib.metadata`. An entry point is
-imported only when its plug-in is used, so choosing a method imports only its own tool.
+The entry points are read once per process and only when a name is looked up or listed:
+`profwork --help` never pays for them. profwork's own come first and a name's first registration
+wins, so looking up one of profwork's own names reads only profwork's `entry_points.txt`, found
+on `sys.path` as `importlib.metadata` would find it, without importing `importlib.metadata` and
+its email parser (about 30 ms); listing the names, or a name that is not profwork's, reads every
+package's. An entry point is imported only when its plug-in is used, so choosing a method imports
+only its own tool.
 Names are matched without regard to case (`-m cProfile` is `cprofile`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from importlib import import_module
+from typing import Any, Generic, TypeVar
 
 from profwork.errors import ProfworkError
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
 
 T = TypeVar("T")
 
 GROUPS = ("profwork.targets", "profwork.methods", "profwork.readers", "profwork.renderers")
 DISTRIBUTION = "profwork"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPoint:
+    """One registration: `name = module:attribute` in an entry-point group."""
+
+    group: str
+    name: str
+    value: str
+
+    def load(self) -> Any:
+        """Import the module and return the attribute the entry point names."""
+        module, _, attribute = self.value.partition(":")
+        obj: Any = import_module(module.strip())
+        for part in filter(None, attribute.strip().split(".")):
+            obj = getattr(obj, part)
+        return obj
+
+
+def _parse_entry_points(text: str) -> Iterator[EntryPoint]:
+    """The entry points of an `entry_points.txt` (an INI file: `[group]`, then `name = value`)."""
+    group = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+        elif "=" in line and group:
+            name, _, value = line.partition("=")
+            yield EntryPoint(group, name.strip(), value.strip())
+
+
+def _own_file() -> str | None:
+    """profwork's `entry_points.txt`: the first `profwork-*.dist-info` on `sys.path`, the one
+    `importlib.metadata.distribution("profwork")` reads."""
+    prefix = DISTRIBUTION + "-"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in sorted(names):
+            if name.lower().startswith(prefix) and name.endswith(".dist-info"):
+                path = os.path.join(entry or ".", name, "entry_points.txt")
+                return path if os.path.isfile(path) else None
+    return None
+
+
+@cache
+def _own_points() -> dict[str, tuple[EntryPoint, ...]]:
+    """profwork's own entry points by group, each by name; read from its `entry_points.txt`
+    (through `importlib.metadata` only when that file is not where it is expected)."""
+    path = _own_file()
+    if path is not None:
+        with open(path, encoding="utf-8") as file:
+            points: Iterable[EntryPoint] = list(_parse_entry_points(file.read()))
+    else:  # pragma: no cover - an unusual installation (an egg, a zip)
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        try:
+            points = [
+                EntryPoint(ep.group, ep.name, ep.value)
+                for ep in distribution(DISTRIBUTION).entry_points
+            ]
+        except PackageNotFoundError:
+            points = []
+    return {
+        group: tuple(sorted((ep for ep in points if ep.group == group), key=_key))
+        for group in GROUPS
+    }
 
 
 @cache
@@ -36,21 +112,19 @@ def _entry_points() -> dict[str, tuple[EntryPoint, ...]]:
     profwork's own are told by its distribution's entry_points.txt, never by asking each entry
     point for its distribution's name: that parses every installed package's METADATA with
     the email parser (about 90 ms in a venv of 40 packages)."""
-    from importlib.metadata import PackageNotFoundError, distribution, entry_points
+    from importlib.metadata import entry_points
 
-    try:
-        own_points = {
-            (ep.group, ep.name, ep.value) for ep in distribution(DISTRIBUTION).entry_points
-        }
-    except PackageNotFoundError:  # pragma: no cover - profwork itself is always installed
-        own_points = set()
+    own = _own_points()
     found = entry_points()
     out: dict[str, tuple[EntryPoint, ...]] = {}
     for group in GROUPS:
-        items = list(found.select(group=group))
-        own = [ep for ep in items if (ep.group, ep.name, ep.value) in own_points]
-        others = [ep for ep in items if (ep.group, ep.name, ep.value) not in own_points]
-        out[group] = (*sorted(own, key=_key), *sorted(others, key=_key))
+        own_set = set(own[group])
+        others = [
+            point
+            for ep in found.select(group=group)
+            if (point := EntryPoint(ep.group, ep.name, ep.value)) not in own_set
+        ]
+        out[group] = (*own[group], *sorted(others, key=_key))
     return out
 
 
@@ -79,30 +153,43 @@ class Registry(Generic[T]):
         self._loaded: dict[str, T] = {}
 
     def _points(self) -> dict[str, EntryPoint]:
+        """Every registered name's entry point (the first registration of a name wins)."""
         points: dict[str, EntryPoint] = {}
         for ep in _entry_points()[self.group]:
-            points.setdefault(ep.name.lower(), ep)  # the first registration of a name wins
+            points.setdefault(ep.name.lower(), ep)
         return points
+
+    def _point(self, name: str) -> EntryPoint | None:
+        """The entry point of `name`: profwork's own without reading any other package's."""
+        key = name.lower()
+        for ep in _own_points()[self.group]:
+            if ep.name.lower() == key:
+                return ep
+        return self._points().get(key)
 
     def names(self) -> tuple[str, ...]:
         """Every registered name, profwork's own first, each by name."""
         return tuple(ep.name for ep in self._points().values())
 
+    def own_names(self) -> tuple[str, ...]:
+        """profwork's own names, each by name (no other package's entry points are read)."""
+        return tuple(ep.name for ep in _own_points()[self.group])
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._points()
+        return isinstance(name, str) and self._point(name) is not None
 
     def entry_point(self, name: str) -> EntryPoint:
         """The entry point registered under `name` (not loaded)."""
-        try:
-            return self._points()[name.lower()]
-        except KeyError:
+        ep = self._point(name)
+        if ep is None:
             raise ProfworkError(
                 f"unknown {self.kind} {name!r}",
                 remedy=f"choose one of: {', '.join(self.names()) or 'none is installed'}",
-            ) from None
+            )
+        return ep
 
     def get(self, name: str) -> T:
         """The plug-in registered under `name`, imported on first use."""

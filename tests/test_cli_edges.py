@@ -325,6 +325,24 @@ def test_top_level_help_reads_no_entry_points() -> None:
     assert done.stderr.strip() == "False"
 
 
+def test_reading_a_run_or_its_pstats_reads_no_other_packages_entry_points(tmp_path: Path) -> None:
+    # profwork's own reader and renderers are found in its own entry_points.txt; every other
+    # package's metadata (importlib.metadata and its email parser, ~30 ms) is read only to list
+    # names or to find a plug-in's
+    profile = Path(__file__).parent / "data" / "cprofile.pstats"
+    code = (
+        "import sys\n"
+        "from profwork.cli import main\n"
+        "try:\n"
+        f"    main(['convert', {str(profile)!r}, '--to', 'folded', '-o', {str(tmp_path / 'x')!r}])\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'importlib.metadata' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "0 False", done.stderr
+    assert (tmp_path / "x").read_text().strip()
+
+
 def test_dump_keeps_the_line_number_of_a_long_path(tmp_path: Path) -> None:
     # GIVEN a Python process whose code lies deep in a long path, on an 80-column terminal
     deep = tmp_path.joinpath(*(f"a_rather_long_directory_name_{i}" for i in range(6)))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from profwork import frames
 from profwork.frames import PROFWORK_DIR, Classifier, SysPaths, qualname
 from profwork.model import FrameKind
 
@@ -116,3 +117,43 @@ def test_without_the_interpreters_paths_its_usual_layout_tells_the_stdlib() -> N
     assert c.kind("/usr/lib/python3.11/json/decoder.py") is FrameKind.STDLIB
     assert c.kind("/srv/venv/lib/python3.11/site-packages/x/y.py") is FrameKind.THIRD_PARTY
     assert c.kind("/srv/app/views.py") is FrameKind.USER
+
+
+def test_names_come_from_the_cached_bytecode_when_it_matches_the_source(tmp_path: Path) -> None:
+    import py_compile
+
+    source = tmp_path / "report.py"
+    source.write_text(
+        textwrap.dedent(
+            '''
+            class Report:
+                def render(self):
+                    width = 1 + \\
+            2  # a continuation at column 0, which a line scanner takes for the class's end
+                    def cell(value):
+                        return value
+                    return [cell(v) for v in self.values]
+            '''
+        )
+    )
+    f = str(source)
+    assert qualname(f, 6, "cell") == "cell"  # no bytecode yet: the scanner is misled
+    py_compile.compile(f, doraise=True)
+    frames._compiled.cache_clear()
+    # the interpreter's own co_qualname, from __pycache__
+    assert qualname(f, 6, "cell") == "Report.render.<locals>.cell"
+    assert qualname(f, 8, "<listcomp>") == "Report.render.<locals>.<listcomp>"
+    assert qualname(f, 3, "render") == "Report.render"
+
+
+def test_bytecode_older_than_its_source_is_not_trusted(tmp_path: Path) -> None:
+    import os
+    import py_compile
+
+    source = tmp_path / "svc.py"
+    source.write_text("def old():\n    pass\n")
+    py_compile.compile(str(source), doraise=True)
+    source.write_text("class Svc:\n    def new(self):\n        pass\n")
+    os.utime(source, (1, 1))  # another modification time than the one the bytecode recorded
+    frames._compiled.cache_clear()
+    assert qualname(str(source), 2, "new") == "Svc.new"  # read from the source again

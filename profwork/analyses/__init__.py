@@ -187,8 +187,6 @@ def analyse(
 ) -> Summary:
     """Run every analysis that applies to `profile` (and to the SQL captured, `queries`)."""
     from profwork.analyses import bottlenecks, nplusone
-    from profwork.analyses.lines import analyse_lines
-    from profwork.analyses.memory import analyse_memory
 
     return Summary(
         unit=profile.unit,
@@ -201,7 +199,25 @@ def analyse(
         target_metrics=dict(target_metrics or {}),
         notes=tuple(profile.metadata.get("notes", ())),
         metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},
-        memory=analyse_memory(profile, top),
-        lines=analyse_lines(profile, top),
+        memory=_memory(profile, top),
+        lines=_lines(profile, top),
         nplusone=nplusone.analyse(profile, queries, n1_threshold),
     )
+
+
+def _memory(profile: Profile, top: int) -> MemoryReport | None:
+    """The memory section, its module imported only for a profile that carries memory figures."""
+    if "memory" not in profile.metadata:
+        return None
+    from profwork.analyses.memory import analyse_memory
+
+    return analyse_memory(profile, top)
+
+
+def _lines(profile: Profile, top: int) -> LineReport | None:
+    """The line section, its module imported only for a profile that carries line timings."""
+    if "lines" not in profile.metadata:
+        return None
+    from profwork.analyses.lines import analyse_lines
+
+    return analyse_lines(profile, top)

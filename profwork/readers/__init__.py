@@ -99,9 +99,16 @@ def _sniff(source: Source) -> Reader:
         raise InputError(f"{path}: a directory without manifest.json is not a run", remedy=remedy())
     if not source.head.strip():
         raise InputError(f"{path}: the file is empty", remedy=remedy())
+    # Strict readers (a format that proves itself) before lenient ones, profwork's own first
+    # within each; profwork's strict ones are tried before any other package's entry points
+    # are read, which a run's own profile.pstats never needs.
+    own = [get_reader(name) for name in READERS.own_names()]
+    for reader in own:
+        if reader.strict and reader.sniff(source):
+            return reader
     readers = [get_reader(name) for name in READERS]
     for reader in sorted(readers, key=lambda reader: not reader.strict):  # stable
-        if reader.sniff(source):
+        if (reader not in own or not reader.strict) and reader.sniff(source):
             return reader
     if source.looks_json:
         if source.json() is None:
