@@ -133,22 +133,14 @@ class SamplerMethod:
             threads=False,
             qualified=True,  # co_qualname already
         )
-        notes = [
-            *raw.facts.notes,
-            "the sampler sees only the thread that runs the body",
-        ]
+        notes = [*raw.facts.notes, "the sampler sees only the thread that runs the body"]
         return Profile(
             unit="seconds",
             stacks=profile.stacks,
             metadata={
                 **profile.metadata,
-                "method": self.name,
-                "rate": raw.meta["rate"],
                 "stacks": "sampled",
-                "threads": 1,
-                "duration": raw.facts.duration,
-                "status": raw.facts.status,
-                "notes": notes,
+                **raw.run_metadata(self.name, rate=raw.meta["rate"], threads=1, notes=notes),
             },
         )
 
