@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -387,27 +387,61 @@ def run_done(path: Path, status: str, error: str | None) -> None:
 
 
 def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
-    table = Table(title=Text("Runs, newest first"), title_justify="left")
-    for name in ("started", "target", "method", "status", "duration", "path"):
-        justify = "right" if name == "duration" else "left"
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    count = 0
+    """The runs, newest first, with what tells two runs of one target apart: the parameters
+    and the `--size` preset they ran with. One block per run: a line of columns (started,
+    target, method, size, status, duration), its parameters, its path; long parameters wrap
+    between their `name=value` pairs."""
+    rows = []
     for path, m in items:
-        count += 1
         duration = format_quantity(m.duration, "seconds") if m.duration is not None else ""
-        style = {"ok": "green", "error": "red", "interrupted": "yellow"}.get(m.status, "")
-        table.add_row(
-            m.started_at.replace("T", " ")[:19],  # local time, to the second
-            Text(m.target),
-            m.method,
-            Text(m.status, style=style),
-            duration,
-            Text(str(path)),
+        rows.append(
+            (
+                (
+                    m.started_at.replace("T", " ")[:19],  # local time, to the second
+                    visible(m.target),
+                    m.method,
+                    visible(m.size or "—"),
+                    m.status,
+                    duration,
+                ),
+                visible(run_params(m.params)),
+                visible(_short(str(path))),
+            )
         )
-    if count:
-        out.print(table)
-    else:
+    if not rows:
         out.print("no runs found")
+        return
+    widths = [max(len(cells[i]) for cells, _, _ in rows) for i in range(len(RUN_COLUMNS))]
+    widths = [max(w, len(name)) for w, name in zip(widths, RUN_COLUMNS, strict=True)]
+    out.print(Text("Runs, newest first", style="bold"))
+    out.print(Text(_columns(RUN_COLUMNS, widths), style="bold"))
+    for cells, params, where in rows:
+        line = Text(_columns(cells, widths))
+        status = cells[RUN_COLUMNS.index("status")]
+        line.highlight_words(
+            [status], {"ok": "green", "error": "red", "interrupted": "yellow"}.get(status, "")
+        )
+        out.print(line)
+        from rich.padding import Padding
+
+        out.print(Padding(Text(f"params: {params or '—'}"), (0, 0, 0, 2)))
+        out.print(Padding(Text(where, style="dim"), (0, 0, 0, 2)))
+
+
+RUN_COLUMNS = ("started", "target", "method", "size", "status", "duration")
+
+
+def _columns(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """Cells padded to their column's width, two spaces apart; the last one right-aligned."""
+    *left, last = cells
+    return "  ".join(
+        [c.ljust(w) for c, w in zip(left, widths, strict=False)] + [last.rjust(widths[-1])]
+    )
+
+
+def run_params(params: Mapping[str, Any]) -> str:
+    """`name=value` pairs, as `-p` takes them."""
+    return " ".join(f"{k}={v}" for k, v in params.items())
 
 
 def targets(items: Sequence[tuple[str, Target | None, str | None]]) -> None:
