@@ -278,7 +278,9 @@ def summary(summary: Summary, *, title: str = "") -> None:
         out.print(metrics)
     from profwork import console_sections
 
-    sections = console_sections.memory(summary.memory) + console_sections.lines(summary.lines)
+    sections = console_sections.memory(summary.memory, width=width) + console_sections.lines(
+        summary.lines, width=width
+    )
     for section in sections:
         out.print(section)
     for note in summary.notes:

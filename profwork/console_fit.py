@@ -79,11 +79,14 @@ class Named(NamedTuple):
     name: str
     location: str
     style: str = ""
+    detail: str = ""  # a third line (a line's source), cut to fit like the name
 
     def cell(self, width: int) -> Text:
         text = Text(self.name, style=self.style)
         if self.location:
             text.append("\n" + short_location(self.location, width), style="dim")
+        if self.detail:
+            text.append("\n" + self.detail)
         return text
 
 
@@ -104,7 +107,8 @@ def fitted_table(
         for i, cell in enumerate(row):
             if isinstance(cell, Named):
                 text_column = i
-                cell_width = max(len(cell.name), len(short_location(cell.location)))
+                shown = (cell.name, short_location(cell.location), cell.detail)
+                cell_width = max(len(line) for line in shown)
             else:
                 cell_width = max((len(line) for line in str(cell).split("\n")), default=0)
             widths[i] = max(widths[i], cell_width)

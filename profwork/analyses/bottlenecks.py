@@ -74,8 +74,10 @@ def rank(profile: Profile, top: int, wrappers: Collection[Frame] = ()) -> list[F
 
 def wrappers(profile: Profile, top: int) -> set[Frame]:
     """The functions `rank` leaves out: those every path runs through that do next to nothing
-    themselves, and library functions (among the `3 × top` heaviest, the only ones a ranking
-    of `top` could reach) that mostly dispatch into user code."""
+    themselves, and library functions that mostly dispatch into user code. Library functions
+    are only looked at as far as a ranking of `top` can reach them (user code comes first, so
+    when `top` user functions are ranked, none is), heaviest first: finding dispatch reads
+    every stack, which a big profile should not pay for rows it never shows."""
     total = profile.total
     if total <= 0:
         return set()
@@ -85,11 +87,18 @@ def wrappers(profile: Profile, top: int) -> set[Frame]:
         for r in rows
         if r.cumulative >= WRAPPER_CUMULATIVE * total and r.self <= WRAPPER_SELF * total
     }
+    user = sum(1 for r in rows if r.frame.kind is FrameKind.USER and r.frame not in out)
     library = sorted(
-        (r for r in rows if r.frame.kind is not FrameKind.USER and r.frame not in out),
-        key=lambda r: -r.cumulative,
-    )[: 3 * top]
-    out |= _dispatchers({r.frame for r in library}, profile)
+        (r.frame for r in rows if r.frame.kind is not FrameKind.USER and r.frame not in out),
+        key=lambda f: -profile.cumulative().get(f, 0.0),
+    )
+    wanted, start = top - user, 0
+    while wanted > 0 and start < len(library):
+        batch = library[start : start + 2 * wanted]
+        dispatching = _dispatchers(set(batch), profile)
+        out |= dispatching
+        wanted -= len(batch) - len(dispatching)
+        start += len(batch)
     return out
 
 
