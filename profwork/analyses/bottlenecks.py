@@ -81,25 +81,31 @@ def wrappers(profile: Profile, top: int) -> set[Frame]:
     total = profile.total
     if total <= 0:
         return set()
-    rows = _rows(profile)
-    out = {
-        r.frame
-        for r in rows
-        if r.cumulative >= WRAPPER_CUMULATIVE * total and r.self <= WRAPPER_SELF * total
-    }
-    user = sum(1 for r in rows if r.frame.kind is FrameKind.USER and r.frame not in out)
-    library = sorted(
-        (r.frame for r in rows if r.frame.kind is not FrameKind.USER and r.frame not in out),
-        key=lambda f: -profile.cumulative().get(f, 0.0),
-    )
+    through, own = WRAPPER_CUMULATIVE * total, WRAPPER_SELF * total
+    out: set[Frame] = set()
+    user = 0
+    library: list[FunctionRow] = []
+    for r in profile.view(_consistent_rows):
+        if r.cumulative >= through and r.self <= own:
+            out.add(r.frame)
+        elif r.frame.kind is FrameKind.USER:
+            user += 1
+        else:
+            library.append(r)
     wanted, start = top - user, 0
+    if wanted > 0:
+        library.sort(key=_heaviest)
     while wanted > 0 and start < len(library):
-        batch = library[start : start + 2 * wanted]
+        batch = [r.frame for r in library[start : start + 2 * wanted]]
         dispatching = _dispatchers(set(batch), profile)
         out |= dispatching
         wanted -= len(batch) - len(dispatching)
         start += len(batch)
     return out
+
+
+def _heaviest(row: FunctionRow) -> float:
+    return -row.cumulative
 
 
 def _dispatchers(candidates: set[Frame], profile: Profile) -> set[Frame]:
