@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -126,70 +126,12 @@ def stage(message: str) -> None:
         err.print(Text(f"• {message}…", style="dim"))
 
 
-@contextmanager
-def progress() -> Iterator[Callable[[str], None]]:
-    """Transient progress on stderr while a command works: a spinner, the stage (`profiling
-    scheduler with cprofile`, `writing flame.svg`) and how long it has taken so far, redrawn
-    in place and erased when the block ends, so that nothing of it is left on screen. Only on
-    a terminal: logs and pipes get results and errors only. Yields the `on_stage` callback.
+def progress() -> AbstractContextManager[Callable[[str], None]]:
+    """Transient progress on stderr while a command works (`console_progress.progress`): the
+    `on_stage` callback, drawn and erased on a terminal only."""
+    from profwork.console_progress import progress as shown
 
-    The body's own output is left alone (stdout and stderr are not redirected, which would put
-    rich's code in the profile of a body that prints): a body printing to the same terminal
-    shares it with the progress line, which is redrawn below what it printed. The line is
-    redrawn by a thread of ours rather than rich's, which pauses while tracemalloc traces (the
-    memory method records every thread's allocations: the drawing's would be among them)."""
-    if not err.is_terminal:
-        yield _quiet
-        return
-    import threading
-    import time
-    import tracemalloc
-
-    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
-    shown = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}", markup=False),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        auto_refresh=False,
-        redirect_stdout=False,
-        redirect_stderr=False,
-    )
-    task: TaskID | None = None
-    done = False
-
-    def redraw() -> None:
-        while not done:
-            time.sleep(REDRAW_INTERVAL)  # sleeping allocates nothing, unlike Event.wait
-            if not done and not tracemalloc.is_tracing():
-                shown.refresh()
-
-    def stage(message: str) -> None:
-        nonlocal task
-        description = visible(f"{message}…")
-        if task is None:
-            task = shown.add_task(description, total=None)
-        else:  # the elapsed time is the stage's own
-            shown.reset(task, description=description)
-        shown.refresh()
-
-    ticker = threading.Thread(target=redraw, name="profwork-progress", daemon=True)
-    with shown:
-        ticker.start()
-        try:
-            yield stage
-        finally:
-            done = True
-            ticker.join()
-
-
-REDRAW_INTERVAL = 0.25  # seconds between two drawings of the progress line
-
-
-def _quiet(message: str) -> None:
-    pass
+    return shown(err)
 
 
 def _name(frame: Frame) -> str:
