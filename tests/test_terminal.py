@@ -8,6 +8,7 @@ module) whose final screen is replayed from what was written to it.
 from __future__ import annotations
 
 import fcntl
+import html
 import json
 import os
 import pty
@@ -78,6 +79,25 @@ def test_the_verdict_comes_first_and_names_the_hotspot(scheduler_80: tuple[Path,
     main = page.split('<main class="wrap">', 1)[1]
     assert main.lstrip().startswith('<section id="verdict"')
     assert '<code class="v-name">Ledger.shifts_in_window</code>' in main.split("</section>")[0]
+
+
+def test_the_reports_heaviest_paths_read_apart_before_they_are_opened(
+    scheduler_80: tuple[Path, str],
+) -> None:
+    """All five end in `Ledger.shifts_in_window`: each one-line summary shows the callers where
+    it parts from the others, not the same leaf five times."""
+    run, _ = scheduler_80
+    section = (run / "report.html").read_text(encoding="utf-8").split('<section id="paths">')[1]
+    summaries = [
+        html.unescape(re.sub(r"<[^>]+>", "", line))
+        for line in re.findall(r"<summary>(.*?)</summary>", section.split("</section>")[0])
+    ]
+    assert len(summaries) == 5
+    # `23.0% · 933.9 ms … → validate → week_hours → Ledger.shifts_in_window targets/…:79`
+    chains = [re.sub(r"^\S+ · \S+ \S+ (.*) \S+$", r"\1", s) for s in summaries]
+    assert len(set(chains)) == 5, chains
+    assert all(c.startswith("… → ") and c.endswith("→ Ledger.shifts_in_window") for c in chains)
+    assert any("→ validate → week_hours →" in c for c in chains)
 
 
 def test_wrappers_are_not_ranked_as_bottlenecks(scheduler_80: tuple[Path, str]) -> None:
