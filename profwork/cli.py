@@ -163,19 +163,20 @@ def run(
             f"unexpected arguments {' '.join(args)!r} for {spec}",
             remedy="arguments after -- go to a script or --module; use -p name=value for targets",
         )
-    result = pipeline.run(
-        spec,
-        module=module_name is not None,
-        argv=args,
-        method=method,
-        params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
-        size=size,
-        options=given_method_options(ctx),
-        output=output,
-        top=top,
-        command=_command(ctx),
-        on_stage=console.stage,
-    )
+    with console.progress() as on_stage:
+        result = pipeline.run(
+            spec,
+            module=module_name is not None,
+            argv=args,
+            method=method,
+            params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
+            size=size,
+            options=given_method_options(ctx),
+            output=output,
+            top=top,
+            command=_command(ctx),
+            on_stage=on_stage,
+        )
     _show_run(result)
     if result.manifest.status == "ok":
         keep_baseline(result.path, save_baseline, output)
@@ -225,16 +226,17 @@ def attach(
     out, Ctrl-C or its exit."""
     from profwork import console, pipeline
 
-    result = pipeline.attach(
-        pid,
-        method=method,
-        duration=duration,
-        options=given_method_options(ctx),
-        output=output,
-        top=top,
-        command=_command(ctx),
-        on_stage=console.stage,
-    )
+    with console.progress() as on_stage:
+        result = pipeline.attach(
+            pid,
+            method=method,
+            duration=duration,
+            options=given_method_options(ctx),
+            output=output,
+            top=top,
+            command=_command(ctx),
+            on_stage=on_stage,
+        )
     if result.process_exited:
         from profwork.units import format_quantity
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from profwork.analyses import elide
+from profwork.console_fit import Justify, Named, fitted_table, short_location, shorten_paths
 from profwork.errors import OutputError
 from profwork.model import Frame, FrameKind
 from profwork.units import (
@@ -124,86 +126,90 @@ def stage(message: str) -> None:
         err.print(Text(f"• {message}…", style="dim"))
 
 
+def progress() -> AbstractContextManager[Callable[[str], None]]:
+    """Transient progress on stderr while a command works (`console_progress.progress`): the
+    `on_stage` callback, drawn and erased on a terminal only."""
+    from profwork.console_progress import progress as shown
+
+    return shown(err)
+
+
 def _name(frame: Frame) -> str:
     return visible(frame.function)
 
 
+def verdict(summary: Summary) -> None:
+    """The verdict, first of all: the top hotspot and the pattern behind it (one or two
+    sentences, wrapped at words), locations shortened as the tables show them."""
+    for sentence in summary.verdict().sentences(lambda f: short_location(f.location)):
+        out.print(Text(visible(shorten_paths(sentence)), style="bold"))
+
+
 def summary(summary: Summary, *, title: str = "") -> None:
     unit = summary.unit
+    width = out.width
 
     def q(value: float) -> str:
         return format_count(value, unit)
 
+    verdict(summary)
     facts = summary.facts()
     line = " · ".join(f"{f.label.lower()} {format_fact(f)}" for f in facts)
     if title and not any(f.key == "target" and f.value == title for f in facts):
         line = f"{title}: {line}"
-    out.print(Text(visible(line), style="bold"))
+    out.print(Text(visible(line), style="dim"))
     counted = " (samples)" if unit == "samples" else ""
-    table = Table(
-        title=Text(f"Bottlenecks{counted} — functions by cumulative time, your code first"),
-        title_justify="left",
-        expand=False,
-    )
-    for name, justify in (
-        ("#", "right"),
-        ("function", "left"),
-        ("location", "left"),
-        ("calls", "right"),
-        ("self", "right"),
-        ("own", "right"),
-        ("cumulative", "right"),
-        ("share", "right"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    rows: list[list[str | Text | Named]] = []
     for i, r in enumerate(summary.bottlenecks, 1):
         user = r.frame.kind is FrameKind.USER
-        table.add_row(
-            str(i),
-            Text(_name(r.frame), style=_KIND_STYLE.get(r.frame.kind, "")),
-            Text(_short(r.frame.location), style="dim"),
-            format_calls(r.calls, r.primitive_calls),
-            q(r.self),
-            q(r.own) if user else "",  # own time is defined for user functions only
-            q(r.cumulative),
-            format_share(r.share),
+        rows.append(
+            [
+                str(i),
+                _named(r.frame, _KIND_STYLE.get(r.frame.kind, "")),
+                format_calls(r.calls, r.primitive_calls),
+                q(r.self),
+                q(r.own) if user else "",  # own time is defined for user functions only
+                q(r.cumulative),
+                format_share(r.share),
+            ]
         )
-    out.print(table)
+    out.print(
+        fitted_table(
+            Text(f"Bottlenecks{counted} — functions by cumulative time, your code first"),
+            BOTTLENECK_COLUMNS,
+            rows,
+            width=width,
+        )
+    )
+    wrappers(summary)
 
     if summary.hotspots:
-        hot = Table(
-            title=Text(f"Hotspots{counted} — your functions by own time"), title_justify="left"
-        )
-        hot.add_column("#", justify="right")
-        hot.add_column("function", overflow="fold")
-        hot.add_column("location", overflow="fold")
-        hot.add_column("self", justify="right")
-        hot.add_column("own", justify="right")
-        hot.add_column("share", justify="right")
-        for i, r in enumerate(summary.hotspots[:10], 1):
-            hot.add_row(
+        hot: list[list[str | Text | Named]] = [
+            [
                 str(i),
-                Text(_name(r.frame), style="bold"),
-                Text(_short(r.frame.location), style="dim"),
+                _named(r.frame, "bold"),
                 q(r.self),
                 q(r.own),
                 format_share(summary.own_share(r)),
+            ]
+            for i, r in enumerate(summary.hotspots[:10], 1)
+        ]
+        out.print(
+            fitted_table(
+                Text(f"Hotspots{counted} — your functions by own time"),
+                HOTSPOT_COLUMNS,
+                hot,
+                width=width,
             )
-        out.print(hot)
+        )
 
     nplusone(summary)
-
-    if summary.hot_paths:
-        out.print(Text(f"Heaviest paths{counted}", style="bold"))
-        paths = summary.hot_paths[:3]
-        for p, shown in zip(paths, elide([p.stack for p in paths]), strict=True):
-            chain = " → ".join("…" if f is None else _name(f) for f in shown)
-            out.print(Text(f"  {q(p.weight):>10} {format_share(p.share):>6}  {chain}"))
+    heaviest_paths(summary)
 
     if summary.target_metrics:
         metrics = Table(title=Text("Target metrics"), title_justify="left")
         keys = metric_columns(summary.target_metrics)
-        metrics.add_column("name")
+        metrics.add_column("name", overflow="ellipsis", no_wrap=True)
         for k in keys:
             metrics.add_column(Text(visible(k)), justify="right")
         for name, values in summary.target_metrics.items():
@@ -214,43 +220,96 @@ def summary(summary: Summary, *, title: str = "") -> None:
         out.print(metrics)
     from profwork import console_sections
 
-    sections = console_sections.memory(summary.memory) + console_sections.lines(summary.lines)
+    sections = console_sections.memory(summary.memory, width=width) + console_sections.lines(
+        summary.lines, width=width
+    )
     for section in sections:
         out.print(section)
     for note in summary.notes:
         out.print(Text(f"note: {visible(note)}", style="dim"))
 
 
+# The terminal's tables: short headers, so that the figures keep their room at 80 columns.
+BOTTLENECK_COLUMNS: tuple[tuple[str, Justify], ...] = (
+    ("#", "right"),
+    ("function · location", "left"),
+    ("calls", "right"),
+    ("self", "right"),
+    ("own", "right"),
+    ("cum", "right"),
+    ("share", "right"),
+)
+HOTSPOT_COLUMNS: tuple[tuple[str, Justify], ...] = (
+    ("#", "right"),
+    ("function · location", "left"),
+    ("self", "right"),
+    ("own", "right"),
+    ("share", "right"),
+)
+WRAPPERS_NAMED = 4  # wrappers named by the line under the bottlenecks; the rest are counted
+
+
+def _named(frame: Frame, style: str) -> Named:
+    return Named(_name(frame), visible(frame.location), style)
+
+
+def wrappers(summary: Summary) -> None:
+    """One dim line naming the wrappers the bottleneck table leaves out."""
+    if not summary.wrappers:
+        return
+    names = [_name(f) for f in summary.wrappers[:WRAPPERS_NAMED]]
+    more = len(summary.wrappers) - len(names)
+    listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    out.print(
+        Text(
+            f"  not ranked (wrappers every path runs through, or dispatch into your code): "
+            f"{listed}",
+            style="dim",
+        )
+    )
+
+
+def heaviest_paths(summary: Summary) -> None:
+    """The three heaviest paths, each shortened to what tells it apart from the others."""
+    if not summary.hot_paths:
+        return
+    counted = " (samples)" if summary.unit == "samples" else ""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    paths = summary.hot_paths[:3]
+    for p, shown in zip(paths, elide([p.stack for p in paths]), strict=True):
+        chain = " → ".join("…" if f is None else _name(f) for f in shown)
+        grid.add_row(format_count(p.weight, summary.unit), format_share(p.share), Text(chain))
+    out.print(Text(f"Heaviest paths{counted}", style="bold"))
+    out.print(grid)
+
+
 def nplusone(summary: Summary) -> None:
-    """The N+1 table, heaviest first; one dim line when SQL was captured and none was found."""
+    """The N+1 findings, heaviest first, one block each (the statement, then its figures,
+    call site and fix, wrapped at words); one dim line when SQL was captured and none was
+    found."""
     section = summary.nplusone
     if not section.findings:
         if section.statements is not None:
             out.print(Text(f"N+1 patterns: none found ({section.scope})", style="dim"))
         return
-    table = Table(title=Text("N+1 patterns — by time spent"), title_justify="left")
-    for name, justify in (
-        ("#", "right"),
-        ("statement or callee", "left"),
-        ("count", "left"),
-        ("where", "left"),
-        ("time", "right"),
-        ("call site", "left"),
-        ("fix", "left"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    out.print(Text("N+1 patterns — by time spent", style="bold"))
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
     for i, f in enumerate(section.findings, 1):
-        site = visible(f.site) + (f"\nloop: {visible(f.loop)}" if f.loop else "")
-        table.add_row(
-            str(i),
-            Text(visible(f.what), style="bold"),
-            Text(f.per_unit),
-            Text(visible(f.spread)),
-            f.time,
-            Text(site, style="dim"),
-            Text(f.fix),
-        )
-    out.print(table)
+        block = Text()
+        block.append(f"{f.io}: ", style="dim")
+        block.append(visible(f.what), style="bold")
+        block.append(f"\n{f.per_unit} · {visible(f.spread)} · {f.time}")
+        block.append(f"\nat {visible(shorten_paths(f.site))}", style="dim")
+        if f.loop:
+            block.append(f" · loop: {visible(shorten_paths(f.loop))}", style="dim")
+        block.append(f"\nfix: {f.fix}")
+        grid.add_row(f"{i}.", block)
+    out.print(grid)
     out.print(Text(f"  {section.scope}", style="dim"))
 
 
@@ -272,27 +331,61 @@ def run_done(path: Path, status: str, error: str | None) -> None:
 
 
 def runs(items: Iterable[tuple[Path, Manifest]]) -> None:
-    table = Table(title=Text("Runs, newest first"), title_justify="left")
-    for name in ("started", "target", "method", "status", "duration", "path"):
-        justify = "right" if name == "duration" else "left"
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    count = 0
+    """The runs, newest first, with what tells two runs of one target apart: the parameters
+    and the `--size` preset they ran with. One block per run: a line of columns (started,
+    target, method, size, status, duration), its parameters, its path; long parameters wrap
+    between their `name=value` pairs."""
+    rows = []
     for path, m in items:
-        count += 1
         duration = format_quantity(m.duration, "seconds") if m.duration is not None else ""
-        style = {"ok": "green", "error": "red", "interrupted": "yellow"}.get(m.status, "")
-        table.add_row(
-            m.started_at.replace("T", " ")[:19],  # local time, to the second
-            Text(m.target),
-            m.method,
-            Text(m.status, style=style),
-            duration,
-            Text(str(path)),
+        rows.append(
+            (
+                (
+                    m.started_at.replace("T", " ")[:19],  # local time, to the second
+                    visible(m.target),
+                    m.method,
+                    visible(m.size or "—"),
+                    m.status,
+                    duration,
+                ),
+                visible(run_params(m.params)),
+                visible(_short(str(path))),
+            )
         )
-    if count:
-        out.print(table)
-    else:
+    if not rows:
         out.print("no runs found")
+        return
+    widths = [max(len(cells[i]) for cells, _, _ in rows) for i in range(len(RUN_COLUMNS))]
+    widths = [max(w, len(name)) for w, name in zip(widths, RUN_COLUMNS, strict=True)]
+    out.print(Text("Runs, newest first", style="bold"))
+    out.print(Text(_columns(RUN_COLUMNS, widths), style="bold"))
+    for cells, params, where in rows:
+        line = Text(_columns(cells, widths))
+        status = cells[RUN_COLUMNS.index("status")]
+        line.highlight_words(
+            [status], {"ok": "green", "error": "red", "interrupted": "yellow"}.get(status, "")
+        )
+        out.print(line)
+        from rich.padding import Padding
+
+        out.print(Padding(Text(f"params: {params or '—'}"), (0, 0, 0, 2)))
+        out.print(Padding(Text(where, style="dim"), (0, 0, 0, 2)))
+
+
+RUN_COLUMNS = ("started", "target", "method", "size", "status", "duration")
+
+
+def _columns(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """Cells padded to their column's width, two spaces apart; the last one right-aligned."""
+    *left, last = cells
+    return "  ".join(
+        [c.ljust(w) for c, w in zip(left, widths, strict=False)] + [last.rjust(widths[-1])]
+    )
+
+
+def run_params(params: Mapping[str, Any]) -> str:
+    """`name=value` pairs, as `-p` takes them."""
+    return " ".join(f"{k}={v}" for k, v in params.items())
 
 
 def targets(items: Sequence[tuple[str, Target | None, str | None]]) -> None:

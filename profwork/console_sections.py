@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 from rich.text import Text
 
+from profwork.console_fit import Justify, Named, fitted_table
 from profwork.units import format_quantity, format_share, visible
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _s(value: float | None) -> str:
     return "" if value is None else format_quantity(value, "seconds")
 
 
-def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
+def memory(report: MemoryReport | None, top: int = 10, width: int = 80) -> list[RenderableType]:
     if report is None:
         return []
     figures = (
@@ -56,28 +56,26 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
     def sites(title: str, rows: tuple[AllocationSite, ...]) -> None:
         if not rows:
             return
-        table = Table(title=Text(title), title_justify="left")
-        for name, justify in (
-            ("#", "right"),
-            ("function", "left"),
-            ("line", "left"),
-            ("at the end", "right"),
-            ("count", "right"),
-            ("at the peak", "right"),
-            ("count", "right"),
-        ):
-            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-        for i, s in enumerate(rows[:top], 1):
-            table.add_row(
+        cells: list[list[str | Text | Named]] = [
+            [
                 str(i),
-                Text(visible(s.frame.function), style="bold"),
-                Text(visible(_short(s.location)), style="dim"),
+                Named(visible(s.frame.function), visible(s.location), "bold"),
                 _b(s.end_bytes),
                 f"{s.end_count:,}",
                 _b(s.peak_bytes),
                 f"{s.peak_count:,}",
-            )
-        out.append(table)
+            ]
+            for i, s in enumerate(rows[:top], 1)
+        ]
+        columns: tuple[tuple[str, Justify], ...] = (
+            ("#", "right"),
+            ("function · line", "left"),
+            ("at the end", "right"),
+            ("count", "right"),
+            ("at the peak", "right"),
+            ("count", "right"),
+        )
+        out.append(fitted_table(Text(title), columns, cells, width=width))
 
     sites("Allocation sites by bytes at the peak", report.by_peak)
     sites("Allocation sites by bytes still allocated at the end", report.by_end)
@@ -100,32 +98,34 @@ def memory(report: MemoryReport | None, top: int = 10) -> list[RenderableType]:
     return out
 
 
-def lines(report: LineReport | None, top: int = 10) -> list[RenderableType]:
+def lines(report: LineReport | None, top: int = 10, width: int = 80) -> list[RenderableType]:
     if report is None:
         return []
-    table = Table(title=Text("Hottest lines"), title_justify="left")
-    for name, justify in (
-        ("#", "right"),
-        ("function", "left"),
-        ("line", "left"),
-        ("source", "left"),
-        ("hits", "right"),
-        ("per hit", "right"),
-        ("time", "right"),
-        ("share", "right"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for i, h in enumerate(report.hottest[:top], 1):
-        table.add_row(
+    cells: list[list[str | Text | Named]] = [
+        [
             str(i),
-            Text(visible(h.function.frame.function), style="bold"),
-            Text(visible(_short(f"{h.function.frame.file}:{h.row.line}")), style="dim"),
-            Text(visible(h.row.source.strip())),
+            Named(
+                visible(h.function.frame.function),
+                visible(f"{h.function.frame.file}:{h.row.line}"),
+                "bold",
+                visible(h.row.source.strip()),
+            ),
             f"{h.row.hits:,}",
             _s(h.row.per_hit),
             _s(h.row.time),
             format_share(h.share),
-        )
+        ]
+        for i, h in enumerate(report.hottest[:top], 1)
+    ]
+    columns: tuple[tuple[str, Justify], ...] = (
+        ("#", "right"),
+        ("function · line · source", "left"),
+        ("hits", "right"),
+        ("per hit", "right"),
+        ("time", "right"),
+        ("share", "right"),
+    )
+    table = fitted_table(Text("Hottest lines"), columns, cells, width=width)
     chosen = ", ".join(f.frame.function for f in report.functions)
     how = "the hottest of a cProfile pass" if report.chosen_by == "hottest" else "named"
     return [Text(f"line timing of {chosen} ({how})", style="bold"), table]

@@ -87,27 +87,9 @@ def _name(row: FunctionRow) -> str:
 
 
 def verdict(summary: Summary) -> str:
-    """One sentence: where the time (memory) goes. The user function with the most own time
-    leads (the one doing the work), with the heaviest function by cumulative time when it is
-    another one."""
-    unit = summary.unit
-    total = format_quantity(summary.total, unit)
-    if not summary.bottlenecks:
-        return f"Nothing was recorded (total {total})."
-    if summary.hotspots:
-        hot = summary.hotspots[0]
-        text = (
-            f"Most of the work is in {_name(hot)}: {format_share(summary.own_share(hot))} "
-            f"of {total} in its own code and the libraries it calls"
-        )
-    else:
-        hot = max(summary.bottlenecks, key=lambda r: r.self)
-        share = format_share(hot.self / (summary.total or 1))
-        text = f"Most of the work is in {_name(hot)}: {share} of {total} in itself"
-    top = summary.bottlenecks[0]
-    if top.frame != hot.frame:
-        text += f"; heaviest call tree: {_name(top)} ({format_share(top.share)})"
-    return text + "."
+    """One or two sentences: the top hotspot and the pattern behind it, as every output says it
+    first (`Summary.verdict`)."""
+    return " ".join(summary.verdict().sentences())
 
 
 def summary_table(summary: Summary, rows: int | None = None) -> str:

@@ -97,6 +97,7 @@ def test_the_template_autoescapes() -> None:
 def test_every_section_is_on_the_page_in_reading_order() -> None:
     page = Page(render(tricky_profile()))
     assert page.sections == [
+        "verdict",  # the answer first (issue 21)
         "summary",
         "metrics",
         "bottlenecks",

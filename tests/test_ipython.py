@@ -54,8 +54,12 @@ def test_the_cell_magic_profiles_the_cell_saves_a_run_and_shows_summary_and_flam
     assert not run.profile.find("run_cell") and not run.profile.find("ProfworkMagics")
     # what the notebook shows: the verdict, a table of --top rows, and the flame graph inline
     html = shown[-1]["text/html"]
-    assert "Most of the work is in" in html
-    assert html.count("<tr") == 1 + 3  # header and three rows
+    assert "Hotspot: " in html
+    # a header and at most three rows: the cell's <module> and the wrappers every path runs
+    # through are not ranked (issue 21), so fewer functions than --top may be left
+    assert 1 + 1 <= html.count("<tr") <= 1 + 3
+    if method != "pyspy":  # py-spy also samples around the cell: not every path runs through it
+        assert "<td>&lt;module&gt;</td>" not in html
     assert "<svg" in html and "fib" in html
     # the functions defined in the profiled cell are there to use afterwards
     assert shell.user_ns["fib"](10) == 55

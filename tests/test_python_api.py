@@ -230,7 +230,7 @@ def test_to_dataframe_without_pandas_says_how_to_get_it() -> None:
 
 def test_the_notebook_display_has_the_verdict_the_table_and_the_flame_graph() -> None:
     html = drawable(sampled())._repr_html_()
-    assert "Most of the work is in Repository.query" in html
+    assert "Hotspot: Repository.query" in html
     assert '<table class="profwork-summary">' in html
     assert "<svg" in html and "Session.execute" in html
     svg = drawable(sampled()).flame_svg(width=600)

@@ -68,19 +68,23 @@ def test_lazy_db_run_names_its_n_plus_one_everywhere(
     assert finding["loop"].startswith("daily_agenda.<locals>.<listcomp> (")
     assert "selectinload" in finding["fix"]
 
-    # summary.md: the verdict is the first fact, and the finding has its own section
+    # summary.md: the verdict opens it, its pattern the worst N+1 finding; the finding has its
+    # own section
     md = (run / "summary.md").read_text(encoding="utf-8")
-    facts = [line for line in md.splitlines() if line.startswith("- **")]
-    assert facts[0].startswith("- **Worst N+1**: SELECT clients.id, clients.name")
-    assert "agenda\\_line" not in facts[0] and "at agenda_line (" in facts[0]
+    pattern = md.split("**Pattern:** ", 1)[1].split("\n", 1)[0]
+    assert md.index("**Hotspot:**") < md.index("**Pattern:**") < md.index("- **Target**")
+    assert pattern.startswith("N+1 SQL — SELECT clients.id, clients.name")
+    assert "agenda\\_line" not in pattern and "at agenda_line (" in pattern
     section_md = md.split("## N+1 patterns (by time spent)", 1)[1].split("\n## ", 1)[0]
     assert f"`{LAZY_CLIENT}`" in section_md
     assert "500 in 28 × a day's agenda" in section_md
 
-    # the terminal: the first line names the worst finding; a table of its own lists it
-    first = stdout.splitlines()[0]
-    assert first.startswith("worst n+1 SELECT clients.id, clients.name")
-    assert "at agenda_line (" in first and f"method {method}" in first
+    # the terminal: the verdict's hotspot, then its pattern, the worst finding; a section of its
+    # own lists it
+    assert stdout.startswith("Hotspot: ")
+    verdict = " ".join(stdout.split("\ntarget ", 1)[0].splitlines())
+    assert "Pattern: N+1 SQL — SELECT clients.id, clients.name" in verdict
+    assert "at agenda_line (" in verdict and f"method {method}" in stdout
     assert "N+1 patterns — by time spent" in stdout
     assert "500 in 28 × a day's agenda" in stdout
 
@@ -94,7 +98,7 @@ def test_lazy_db_run_names_its_n_plus_one_everywhere(
     # `profwork report RUN` finds it again from queries.json
     again = profwork("report", str(run))
     assert again.returncode == 0, again.stderr
-    assert again.stdout.splitlines()[0].startswith("worst n+1 SELECT clients.id")
+    assert "Pattern: N+1 SQL — SELECT clients.id" in again.stdout.split("\ntarget ", 1)[0]
     assert "500 in 28 × a day's agenda" in again.stdout
     as_json = json.loads(profwork("report", str(run), "--format", "json").stdout)
     assert as_json["nplusone"] == section
@@ -119,9 +123,9 @@ def test_eager_db_run_has_no_n_plus_one(results: Path, method: str, loading: str
     section = _json(run / "summary.json")["nplusone"]
     assert section["findings"] == [] and section["sql_statements"] > 0
     md = (run / "summary.md").read_text(encoding="utf-8")
-    assert "**Worst N+1**" not in md
+    assert "**Pattern:**" not in md
     assert "None found (threshold 5; " in md
-    assert not stdout.startswith("worst n+1")
+    assert "Pattern: " not in stdout.split("\ntarget ", 1)[0]
     assert "N+1 patterns: none found (threshold 5; " in stdout
     assert "none found" in (run / "report.html").read_text(encoding="utf-8")
 

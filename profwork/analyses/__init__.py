@@ -1,6 +1,7 @@
 """Analyses: pure functions from a `Profile` (and later the captured queries) to findings.
 
-`analyse` builds the `Summary` every renderer formats. It has one section per analysis:
+`analyse` builds the `Summary` every renderer formats. It has one section per analysis: the
+verdict (verdict.py: the top hotspot and the pattern behind it, which every output opens with),
 bottlenecks and hotspots (bottlenecks.py), heaviest paths, target metrics, notes, N+1 findings
 (nplusone.py, from the captured queries and exact call counts); memory figures plug in here when
 their issue lands.
@@ -23,6 +24,7 @@ from profwork.units import share
 if TYPE_CHECKING:
     from profwork.analyses.lines import LineReport
     from profwork.analyses.memory import MemoryReport
+    from profwork.analyses.verdict import Verdict
     from profwork.sqlprobe import QueryLog
 
 
@@ -72,16 +74,24 @@ class Summary:
     lines: LineReport | None = None
     # N+1 patterns, heaviest first (nplusone.py)
     nplusone: Findings = field(default_factory=Findings)
+    # functions every path runs through, or library dispatch into user code, left out of
+    # `bottlenecks` (bottlenecks.wrappers)
+    wrappers: tuple[Frame, ...] = ()
+
+    def verdict(self) -> Verdict:
+        """The top hotspot and the pattern behind it (verdict.py): what every output says
+        first."""
+        from profwork.analyses.verdict import decide
+
+        return decide(self)
 
     def facts(self) -> tuple[Fact, ...]:
         """The run's headline facts in reading order, absent ones left out: target, method,
         status, total, body duration, unit, rate, threads, how stacks were obtained, and
-        whether the statistics are exact; first of all, the worst N+1 pattern when there is one
-        (the verdict)."""
+        whether the statistics are exact. (The worst N+1 pattern is the verdict's, which comes
+        before the facts.)"""
         meta = self.metadata
-        worst = self.nplusone.worst
-        out = [Fact("nplusone", "Worst N+1", worst.verdict)] if worst is not None else []
-        out += [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
+        out = [Fact(k, label, str(meta[k])) for k, label in _TEXT_FACTS if _given(meta.get(k))]
         out.append(Fact("total", "Total", self.total, self.unit))
         duration = meta.get("duration")
         if _number(duration):
@@ -106,11 +116,15 @@ class Summary:
 
         data: dict[str, Any] = _finite(
             {
+                "verdict": self.verdict().to_dict(),
                 "unit": self.unit,
                 "total": self.total,
                 "exact": self.exact,
                 "metadata": dict(self.metadata),
                 "bottlenecks": [r.to_dict() for r in self.bottlenecks],
+                "wrappers": [
+                    {"function": f.function, "file": f.file, "line": f.line} for f in self.wrappers
+                ],
                 "hotspots": [r.to_dict() | {"own_share": self.own_share(r)} for r in self.hotspots],
                 "hot_paths": [
                     {
@@ -151,27 +165,35 @@ def _finite(value: Any) -> Any:
 
 
 def elide(stacks: Sequence[Stack], tail: int = 4) -> list[tuple[Frame | None, ...]]:
-    """Shorten call paths for one line each, keeping them distinct: the root and the last
-    `tail` frames are kept, and so is, for every other path with the same tail, the first
-    frame in which the two differ (a thread root, a different caller); `None` stands for the
-    frames left out between kept ones. Paths that differ only in their middle (worker threads
-    running the same code) therefore never print as identical rows."""
+    """Shorten call paths for one line each, keeping them distinct: the frames every path
+    shares at its start (the body, the entry point) give way to a `None` but for the last of
+    them (the caller where the paths part), and of the rest the first and the last `tail`
+    frames are kept, and so is, for every other path with the same
+    tail, the first frame in which the two differ (a thread root, a different caller); `None`
+    stands for the frames left out between kept ones. Paths that differ only in their middle
+    (worker threads running the same code) therefore never print as identical rows."""
+    common = 0
+    if len(stacks) > 1:
+        shortest = min(len(s) for s in stacks)
+        while common < shortest and all(s[common] == stacks[0][common] for s in stacks):
+            common += 1
     out: list[tuple[Frame | None, ...]] = []
     for i, stack in enumerate(stacks):
-        keep = {0, *range(max(0, len(stack) - tail), len(stack))}
+        first = max(0, min(common - 1, len(stack) - 1))
+        keep = {first, *range(max(first, len(stack) - tail), len(stack))}
         for j, other in enumerate(stacks):
             if j == i or other[-tail:] != stack[-tail:]:
                 continue
-            common = 0
-            while common < min(len(stack), len(other)) and stack[common] == other[common]:
-                common += 1
-            if common < len(stack):
-                keep.add(common)
-        shown: list[Frame | None] = []
+            differ = 0
+            while differ < min(len(stack), len(other)) and stack[differ] == other[differ]:
+                differ += 1
+            if first <= differ < len(stack):
+                keep.add(differ)
+        shown: list[Frame | None] = [None] if first > 0 else []
         for index, frame in enumerate(stack):
             if index in keep:
                 shown.append(frame)
-            elif shown and shown[-1] is not None:
+            elif index > first and shown and shown[-1] is not None:
                 shown.append(None)
         out.append(tuple(shown))
     return out
@@ -188,11 +210,13 @@ def analyse(
     """Run every analysis that applies to `profile` (and to the SQL captured, `queries`)."""
     from profwork.analyses import bottlenecks, nplusone
 
+    wrappers = bottlenecks.wrappers(profile, top)
     return Summary(
         unit=profile.unit,
         total=profile.total,
         exact=profile.is_exact,
-        bottlenecks=tuple(bottlenecks.rank(profile, top)),
+        bottlenecks=tuple(bottlenecks.rank(profile, top, wrappers)),
+        wrappers=tuple(sorted(wrappers, key=lambda f: -profile.cumulative().get(f, 0.0))),
         hotspots=tuple(bottlenecks.hotspots(profile, top)),
         hot_paths=tuple(bottlenecks.hot_paths(profile, 5)),
         own_total=bottlenecks.own_total(profile),

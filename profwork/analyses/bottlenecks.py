@@ -5,15 +5,32 @@
 - Hotspots: user functions by *own* time (self plus the library time below them up to the next
   user frame), so the function doing the work ranks above the entry point that contains it.
 - Hot paths: the heaviest distinct call paths.
+- Wrappers are not ranked as bottlenecks (issue 21): a function every path runs through that
+  does next to nothing itself (the target's body, a script's `<module>`, the entry point that
+  only calls the rest) and library code that mostly dispatches into user code (an event loop's
+  `run_until_complete`, starlette's routing, an HTTP client's transport calling the app). Their
+  cumulative time is the whole run, or the user code below them, so they say nothing about
+  where the time goes; the summary names them instead.
 
 Shares are of the profile's total and never above 100% (`units.share`).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
+
 from profwork.analyses import HotPath
-from profwork.model import FrameKind, FunctionRow, Profile
+from profwork.model import Frame, FrameKind, FunctionRow, Profile
 from profwork.units import share
+
+# A function is a wrapper when at least this share of the total passes through it while its own
+# self time is at most `WRAPPER_SELF` of the total …
+WRAPPER_CUMULATIVE = 0.99
+WRAPPER_SELF = 0.01
+# … or, for library code, when at least this share of its cumulative time is in user code
+# below it (it dispatches into the user's functions rather than doing work of its own).
+DISPATCH_SHARE = 0.5
 
 
 def _rows(profile: Profile) -> list[FunctionRow]:
@@ -48,11 +65,69 @@ def _consistent_rows(profile: Profile) -> tuple[FunctionRow, ...]:
     )
 
 
-def rank(profile: Profile, top: int) -> list[FunctionRow]:
-    """The top functions by cumulative time, user code first."""
-    rows = _rows(profile)
+def rank(profile: Profile, top: int, wrappers: Collection[Frame] = ()) -> list[FunctionRow]:
+    """The top functions by cumulative time, user code first, `wrappers` left out."""
+    rows = [r for r in _rows(profile) if r.frame not in wrappers]
     rows.sort(key=lambda r: (r.frame.kind is not FrameKind.USER, -r.cumulative, r.frame.function))
     return rows[:top]
+
+
+def wrappers(profile: Profile, top: int) -> set[Frame]:
+    """The functions `rank` leaves out: those every path runs through that do next to nothing
+    themselves, and library functions that mostly dispatch into user code. Library functions
+    are only looked at as far as a ranking of `top` can reach them (user code comes first, so
+    when `top` user functions are ranked, none is), heaviest first: finding dispatch reads
+    every stack, which a big profile should not pay for rows it never shows."""
+    total = profile.total
+    if total <= 0:
+        return set()
+    through, own = WRAPPER_CUMULATIVE * total, WRAPPER_SELF * total
+    out: set[Frame] = set()
+    user = 0
+    library: list[FunctionRow] = []
+    for r in profile.view(_consistent_rows):
+        if r.cumulative >= through and r.self <= own:
+            out.add(r.frame)
+        elif r.frame.kind is FrameKind.USER:
+            user += 1
+        else:
+            library.append(r)
+    wanted, start = top - user, 0
+    if wanted > 0:
+        library.sort(key=_heaviest)
+    while wanted > 0 and start < len(library):
+        batch = [r.frame for r in library[start : start + 2 * wanted]]
+        dispatching = _dispatchers(set(batch), profile)
+        out |= dispatching
+        wanted -= len(batch) - len(dispatching)
+        start += len(batch)
+    return out
+
+
+def _heaviest(row: FunctionRow) -> float:
+    return -row.cumulative
+
+
+def _dispatchers(candidates: set[Frame], profile: Profile) -> set[Frame]:
+    """The `candidates` at least `DISPATCH_SHARE` of whose weight in the stacks has a user frame
+    below them (each stack counted once per frame, as cumulative time is)."""
+    if not candidates:
+        return set()
+    seen: dict[Frame, float] = defaultdict(float)
+    above_user: dict[Frame, float] = defaultdict(float)
+    for stack, weight in profile.stacks.items():
+        present = candidates.intersection(stack)
+        if not present:
+            continue
+        for frame in present:
+            seen[frame] += weight
+        deepest = next(
+            (i for i in range(len(stack) - 1, -1, -1) if stack[i].kind is FrameKind.USER), -1
+        )
+        if deepest > 0:
+            for frame in present.intersection(stack[:deepest]):
+                above_user[frame] += weight
+    return {f for f, w in seen.items() if w > 0 and above_user[f] >= DISPATCH_SHARE * w}
 
 
 def hotspots(profile: Profile, top: int) -> list[FunctionRow]:

@@ -109,7 +109,9 @@ def context(profile: Profile, summary: Summary) -> dict[str, Any]:
         "notes": list(summary.notes),
         "bottlenecks": [_row(r, unit, r.share) for r in summary.bottlenecks],
         "hotspots": [_row(r, unit, summary.own_share(r)) for r in summary.hotspots],
-        "hot_paths": [_path(p, unit) for p in summary.hot_paths],
+        "hot_paths": paths(summary),
+        "verdict": verdict(summary),
+        "wrappers": [f.function for f in summary.wrappers],
         "metrics": metrics(summary.target_metrics),
         "nplusone": nplusone(summary),
         "summary_data": summary.to_dict(),
@@ -153,6 +155,32 @@ def _row(row: FunctionRow, unit: Unit, share: float) -> dict[str, Any]:
         "share": format_share(share),
         "bar": f"{max(0.0, min(1.0, share)) * 100:.1f}",
     }
+
+
+def verdict(summary: Summary) -> dict[str, Any]:
+    """The verdict's parts, for the page's first lines (`Summary.verdict`)."""
+    found = summary.verdict()
+    frame = found.hotspot
+    return {
+        "headline": found.headline,
+        "hotspot": None if frame is None else _frame(frame),
+        "share": found.share_text,
+        "bar": f"{max(0.0, min(1.0, found.share)) * 100:.1f}",
+        "of_total": found.of_total(),
+        "pattern": found.pattern() or "",
+    }
+
+
+def paths(summary: Summary) -> list[dict[str, Any]]:
+    """The heaviest paths, each with the frames that tell it apart from the others (`elide`:
+    the shared start and the middle give way to `…`) for its one-line summary."""
+    from profwork.analyses import elide
+
+    shown = elide([p.stack for p in summary.hot_paths])
+    return [
+        _path(p, summary.unit) | {"distinct": [None if f is None else _frame(f) for f in chain]}
+        for p, chain in zip(summary.hot_paths, shown, strict=True)
+    ]
 
 
 def _path(path: HotPath, unit: Unit) -> dict[str, Any]:

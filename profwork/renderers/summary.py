@@ -82,6 +82,7 @@ class MarkdownSummary:
 
         title = summary.metadata.get("target") or profile.metadata.get("source") or "profile"
         lines = [f"# profwork summary: {md_text(str(title))}", ""]
+        lines += verdict_section(summary)
         lines += [f"- **{f.label}**: {md_text(format_fact(f))}" for f in summary.facts()]
         lines.append("")
 
@@ -97,6 +98,7 @@ class MarkdownSummary:
                 f"{q(r.self)} | {own(r)} | {q(r.cumulative)} | {format_share(r.share)} | "
                 f"{r.frame.kind.value} |"
             )
+        lines += wrappers_line(summary)
         lines += ["", "## Hotspots (user functions by own time)", ""]
         if summary.hotspots:
             lines += [
@@ -135,6 +137,33 @@ class MarkdownSummary:
             lines += ["", "## Notes", ""]
             lines += [f"- {md_text(n)}" for n in summary.notes]
         return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def verdict_section(summary: Summary) -> list[str]:
+    """The verdict, before everything else: the hotspot's sentence, then the pattern's."""
+    verdict = summary.verdict()
+    frame = verdict.hotspot
+    if frame is None:
+        return [md_text(verdict.headline), ""]
+    where = f" ({md_code(frame.location)})" if frame.location else ""
+    lines = [
+        f"**Hotspot:** {md_code(frame.function)}{where} — **{verdict.share_text}** "
+        f"{md_text(verdict.of_total())}.",
+        "",
+    ]
+    pattern = verdict.pattern()
+    if pattern is not None:
+        lines += [f"**Pattern:** {md_text(pattern)}.", ""]
+    return lines
+
+
+def wrappers_line(summary: Summary) -> list[str]:
+    """What the bottleneck table leaves out, when it leaves anything out."""
+    if not summary.wrappers:
+        return []
+    names = ", ".join(md_code(f.function) for f in summary.wrappers)
+    why = "wrappers every path runs through, or dispatch into your code"
+    return ["", f"Not ranked ({why}): {names}."]
 
 
 def nplusone_section(summary: Summary) -> list[str]:
