@@ -330,11 +330,12 @@ def test_reading_a_run_or_its_pstats_reads_no_other_packages_entry_points(tmp_pa
     # package's metadata (importlib.metadata and its email parser, ~30 ms) is read only to list
     # names or to find a plug-in's
     profile = Path(__file__).parent / "data" / "cprofile.pstats"
+    argv = ["convert", str(profile), "--to", "folded", "-o", str(tmp_path / "x")]
     code = (
         "import sys\n"
         "from profwork.cli import main\n"
         "try:\n"
-        f"    main(['convert', {str(profile)!r}, '--to', 'folded', '-o', {str(tmp_path / 'x')!r}])\n"
+        f"    main({argv!r})\n"
         "except SystemExit as exit:\n"
         "    print(exit.code, 'importlib.metadata' in sys.modules, file=sys.stderr)\n"
     )
