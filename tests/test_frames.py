@@ -125,7 +125,7 @@ def test_names_come_from_the_cached_bytecode_when_it_matches_the_source(tmp_path
     source = tmp_path / "report.py"
     source.write_text(
         textwrap.dedent(
-            '''
+            """
             class Report:
                 def render(self):
                     width = 1 + \\
@@ -133,7 +133,7 @@ def test_names_come_from_the_cached_bytecode_when_it_matches_the_source(tmp_path
                     def cell(value):
                         return value
                     return [cell(v) for v in self.values]
-            '''
+            """
         )
     )
     f = str(source)
