@@ -22,6 +22,8 @@ from functools import cached_property
 from itertools import chain
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from profwork.stacktree import StackTree
+
 Unit = Literal["seconds", "bytes", "samples"]
 # How a run ended (the manifest's `status`).
 Status = Literal["ok", "error", "interrupted"]
@@ -193,6 +195,9 @@ class Profile:
     @cached_property
     def threads(self) -> tuple[Frame, ...]:
         """The pseudo-frames (threads, processes) that root stacks, heaviest first."""
+        if isinstance(self.stacks, StackTree):
+            roots = self.stacks.root_weights()
+            return tuple(sorted((f for f in roots if f.is_pseudo), key=lambda f: -roots[f]))
         weights: dict[Frame, float] = defaultdict(float)
         for stack, weight in self.stacks.items():
             if stack and stack[0].is_pseudo:
@@ -248,6 +253,8 @@ class Profile:
 
     @cached_property
     def _own_times(self) -> dict[Frame, float]:
+        if isinstance(self.stacks, StackTree):  # deep stacks: one pass over the tree's nodes
+            return self.stacks.deepest(lambda frame: frame.kind is FrameKind.USER)
         out: dict[Frame, float] = defaultdict(float)
         for stack, weight in self.stacks.items():
             for frame in reversed(stack):
@@ -404,6 +411,8 @@ class Profile:
 
     def heaviest_paths(self, n: int = 5) -> list[tuple[Stack, float]]:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
+        if isinstance(self.stacks, StackTree):
+            return self.stacks.heaviest(n)
         ranked = heapq.nlargest(n + 1, self.stacks.items(), key=lambda item: item[1])
         return [(stack, weight) for stack, weight in ranked if stack][:n]
 
