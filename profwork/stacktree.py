@@ -9,22 +9,20 @@ chain is 50,000 nodes, where the same stacks as tuples hold 1.25 billion frame r
 (`Profile.stacks`): its entries are the stacks given a weight (in the order they were first
 given one, as a dict keeps them), each materialised as a tuple only when asked for. The views a
 profile of deep stacks needs (own time, the heaviest paths, thread roots) are computed in one
-pass over the nodes here instead.
+pass over the nodes here instead (`model.StackTable`, the contract `Profile` reads them by).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the model imports this module
-    from profwork.model import Frame, Stack
+from profwork.model import Frame, Stack
 
 ROOT = 0  # the empty stack
 
 
-class StackTree(Mapping["Stack", float]):
+class StackTree(Mapping[Stack, float]):
     """A prefix tree of weighted stacks (see the module docstring)."""
 
     __slots__ = ("_children", "_number", "_order", "frames", "frame", "parent", "weight")
@@ -190,7 +188,7 @@ class StackTree(Mapping["Stack", float]):
         }
 
 
-class _Items(ItemsView["Stack", float]):
+class _Items(ItemsView[Stack, float]):
     _mapping: StackTree
 
     def __iter__(self) -> Iterator[tuple[Stack, float]]:
