@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from profwork.cli_compare import bench, compare, keep_baseline, save_baseline_option
+from profwork.cli_import import import_profile
 from profwork.cli_params import (
     METHOD,
     MethodOptionsCommand,
@@ -69,7 +70,7 @@ def _command(ctx: click.Context) -> list[str]:
     return list(invocation.command if invocation else ["profwork", *sys.argv[1:]])
 
 
-def _show_run(result: RunResult) -> None:
+def show_run(result: RunResult) -> None:
     """A finished run's summary and directory; stdout failing now costs nothing: the run is
     saved, and the error line says where."""
     from profwork import console
@@ -86,6 +87,7 @@ def _show_run(result: RunResult) -> None:
 
 # Commands that live in their own modules.
 cli.add_command(view)
+cli.add_command(import_profile)
 
 
 @cli.command()
@@ -177,7 +179,7 @@ def run(
             command=_command(ctx),
             on_stage=on_stage,
         )
-    _show_run(result)
+    show_run(result)
     if result.manifest.status == "ok":
         keep_baseline(result.path, save_baseline, output)
     if open_report:
@@ -243,7 +245,7 @@ def attach(
         window = result.manifest.duration
         recorded = f" after {format_quantity(window, 'seconds')}" if window is not None else ""
         console.text(f"process {pid} exited{recorded} of recording")
-    _show_run(result)
+    show_run(result)
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))
 
 

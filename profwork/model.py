@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from itertools import chain
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 Unit = Literal["seconds", "bytes", "samples"]
 # How a run ended (the manifest's `status`).
@@ -164,6 +164,25 @@ class NumberedStacks(NamedTuple):
 _PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
 
 
+@runtime_checkable
+class StackTable(Protocol):
+    """Collapsed stacks that compute the stack views over their call-tree nodes, once per node,
+    rather than over every frame of every stack (`profwork.stacktree.StackTree`, which a deep
+    pstats rebuild gives: its stacks as tuples would be quadratic in depth)."""
+
+    def heaviest(self, n: int) -> list[tuple[Stack, float]]:
+        """The n heaviest non-empty stacks, heaviest first (ties in order)."""
+        ...
+
+    def deepest(self, keep: Callable[[Frame], bool]) -> dict[Frame, float]:
+        """Each stack's weight added to its deepest frame that `keep` keeps."""
+        ...
+
+    def root_weights(self) -> dict[Frame, float]:
+        """The total weight under each first frame of a stack."""
+        ...
+
+
 @dataclass(frozen=True)
 class Profile:
     """Weighted stacks plus optional exact statistics, in one unit."""
@@ -193,6 +212,9 @@ class Profile:
     @cached_property
     def threads(self) -> tuple[Frame, ...]:
         """The pseudo-frames (threads, processes) that root stacks, heaviest first."""
+        if isinstance(self.stacks, StackTable):
+            roots = self.stacks.root_weights()
+            return tuple(sorted((f for f in roots if f.is_pseudo), key=lambda f: -roots[f]))
         weights: dict[Frame, float] = defaultdict(float)
         for stack, weight in self.stacks.items():
             if stack and stack[0].is_pseudo:
@@ -248,6 +270,8 @@ class Profile:
 
     @cached_property
     def _own_times(self) -> dict[Frame, float]:
+        if isinstance(self.stacks, StackTable):  # deep stacks: one pass over the tree's nodes
+            return self.stacks.deepest(lambda frame: frame.kind is FrameKind.USER)
         out: dict[Frame, float] = defaultdict(float)
         for stack, weight in self.stacks.items():
             for frame in reversed(stack):
@@ -404,6 +428,8 @@ class Profile:
 
     def heaviest_paths(self, n: int = 5) -> list[tuple[Stack, float]]:
         """The n heaviest distinct call paths (pseudo roots kept, so a path names its thread)."""
+        if isinstance(self.stacks, StackTable):
+            return self.stacks.heaviest(n)
         ranked = heapq.nlargest(n + 1, self.stacks.items(), key=lambda item: item[1])
         return [(stack, weight) for stack, weight in ranked if stack][:n]
 

@@ -264,6 +264,19 @@ def _complete(
     return RunResult(path, done, profile, summary)
 
 
+def complete(
+    method: Method,
+    raw: RawArtefact,
+    run_dir: RunDir,
+    info: RunInfo,
+    top: int = 15,
+    on_stage: Stage = _quiet,
+) -> RunResult:
+    """The arrows after the method, for a raw artefact made elsewhere (`profwork.importing`:
+    a profile file copied into `raw/`): normalise → analyse → render → finish."""
+    return _complete(method, raw, run_dir, info, top, on_stage)
+
+
 def _threshold(options: Mapping[str, Any]) -> int:
     """The N+1 threshold a run was recorded with (the default for a run from before it was)."""
     value = options.get(N1_THRESHOLD.name)
@@ -358,7 +371,11 @@ def _normalise_again(path: Path, unit: InputUnit | None) -> Profile:
             f"{path}: an incomplete or corrupt run directory ({type(error).__name__}: {error})",
             remedy="give a complete run directory, or one of its profile files",
         ) from None
-    normaliser = get_method(str(method))
+    normaliser: Method
+    if method == "import":  # a profile file made a run (`profwork import`)
+        from profwork.importing import METHOD as normaliser
+    else:
+        normaliser = get_method(str(method))
     try:
         profile = normaliser.normalise(raw)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as error:

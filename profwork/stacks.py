@@ -22,6 +22,7 @@ from typing import Any
 
 from profwork.model import Frame, FrameKind, Stack
 from profwork.runner import BODY_CALLERS
+from profwork.stacktree import ROOT, StackTree
 
 
 def _marker(callers: Iterable[Callable[..., Any]]) -> dict[str, tuple[str, ...]]:
@@ -92,7 +93,7 @@ def trim_above_body(stack: Stack) -> Stack | None:
     return stack if start == lead else stack[:lead] + stack[start:]
 
 
-def thread_rule(stacks: Mapping[Stack, float], *, threads: bool) -> dict[Stack, float]:
+def thread_rule(stacks: Mapping[Stack, float], *, threads: bool) -> Mapping[Stack, float]:
     """The thread-root rule of DESIGN §1 on collapsed stacks: a lone thread's (process's) root is
     dropped unless `threads` (`--threads`) asks for it; several keep theirs. Stacks that become
     equal are collapsed."""
@@ -105,24 +106,30 @@ def finish(
     threads: bool | None,
     frames: Iterable[Frame] | None = None,
     trim: bool = True,
-) -> dict[Stack, float]:
+) -> Mapping[Stack, float]:
     """Apply the thread rule and the trim above the body to collapsed stacks, and collapse again.
 
     `threads`: False drops a lone thread (process) root, True keeps it, None keeps the roots as
     recorded (a method applies `thread_rule` later, knowing whether `--threads` was given).
     `frames`, when given, are all the distinct frames of the stacks (saves a pass over every
-    frame of a big recording)."""
+    frame of a big recording). A `StackTree` gives a `StackTree` (see `_finish_tree`), in time
+    linear in its nodes; a mapping of tuples gives a dict."""
     processes: set[Frame] = set()
     thread_frames: set[Frame] = set()
-    for stack in stacks:
-        for frame in stack:
-            kind = frame.kind
-            if kind is FrameKind.PROCESS:
-                processes.add(frame)
-            elif kind is FrameKind.THREAD:
-                thread_frames.add(frame)
-            else:
-                break
+    if isinstance(stacks, StackTree):
+        frames = stacks.frames
+        for frame in _lead_frames(stacks):
+            (processes if frame.kind is FrameKind.PROCESS else thread_frames).add(frame)
+    else:
+        for stack in stacks:
+            for frame in stack:
+                kind = frame.kind
+                if kind is FrameKind.PROCESS:
+                    processes.add(frame)
+                elif kind is FrameKind.THREAD:
+                    thread_frames.add(frame)
+                else:
+                    break
     rename = _thread_names(thread_frames)
     thread_count = len(thread_frames) - len(rename)
     has_profwork = False
@@ -137,6 +144,10 @@ def finish(
         if thread_count <= 1 and not threads:
             drop.add(FrameKind.THREAD)
     change_roots = bool(processes or thread_frames) and bool(drop or rename)
+    if isinstance(stacks, StackTree):
+        if not change_roots and not has_profwork:
+            return stacks
+        return _finish_tree(stacks, rename, drop if change_roots else set(), has_profwork)
     if not change_roots and not has_profwork:
         return dict(stacks)
     out: dict[Stack, float] = defaultdict(float)
@@ -165,3 +176,82 @@ def _thread_names(thread_frames: Iterable[Frame]) -> dict[Frame, Frame]:
         if len(variants) > 1 and len(named) == 1:
             rename.update({f: named[0] for f in variants if f is not named[0]})
     return rename
+
+
+def _lead_frames(tree: StackTree) -> set[Frame]:
+    """The pseudo-frames that lead the tree's stacks (a process and its threads), as
+    `finish` collects them from stacks of tuples: only on the paths of entries."""
+    frames, parent, numbers = tree.frames, tree.parent, tree.frame
+    count = len(parent)
+    below = [False] * count  # whether the node's subtree holds an entry
+    for node, _ in tree.entries():
+        below[node] = True
+    for node in range(count - 1, ROOT, -1):
+        if below[node]:
+            below[parent[node]] = True
+    leading = [True] * count
+    found: set[Frame] = set()
+    for node in range(1, count):
+        frame = frames[numbers[node]]
+        leading[node] = leading[parent[node]] and frame.is_pseudo
+        if leading[node] and below[node]:
+            found.add(frame)
+    return found
+
+
+# States of a node's stack while `_finish_tree` walks down (see `trim_above_body`).
+_LEAD = 0  # only pseudo-frames so far
+_SKIP = 1  # no body caller yet, and only profwork frames below the lead: dropped
+_KEEP = 2  # kept from here on (below a body caller, or below the skipped profwork frames)
+_AT_CALLER = 3  # ends at a body caller: dropped
+_AROUND = 4  # the first frame below the body caller is profwork's: dropped
+
+
+def _finish_tree(
+    tree: StackTree, rename: Mapping[Frame, Frame], drop: set[FrameKind], trim: bool
+) -> StackTree:
+    """`finish` on a tree: each node's stack maps to one node of a new tree (or is dropped),
+    decided from its parent's in one pass, so the work is linear in the nodes. The rules are
+    `trim_above_body`'s, read top-down: a body caller restarts the kept stack below the lead."""
+    out = StackTree()
+    count = len(tree.parent)
+    state = [_LEAD] * count
+    mapped = [ROOT] * count  # the new node of the stack (meaningless when dropped)
+    lead = [ROOT] * count  # the new node of the stack's lead (its pseudo-frames)
+    frames, parent, numbers = tree.frames, tree.parent, tree.frame
+    profwork = [trim and f.kind is FrameKind.PROFWORK for f in frames]
+    caller = [trim and calls_body(f) for f in frames]
+    pseudo = [f.is_pseudo for f in frames]
+    dropped_kind = [f.kind in drop for f in frames]
+    renamed = [rename.get(f, f) for f in frames] if rename else frames
+    number_of, child = out.number, out.child
+    for node in range(1, count):
+        up = parent[node]
+        was = state[up]
+        here = numbers[node]
+        base = lead[up]
+        lead[node] = base
+        if caller[here]:
+            state[node] = _AT_CALLER
+        elif was == _LEAD:
+            if pseudo[here]:
+                new = base if dropped_kind[here] else child(base, number_of(renamed[here]))
+                lead[node] = mapped[node] = new
+            elif profwork[here]:
+                state[node] = _SKIP
+            else:
+                state[node], mapped[node] = _KEEP, child(base, number_of(frames[here]))
+        elif was in (_SKIP, _AT_CALLER):
+            if profwork[here]:
+                state[node] = _SKIP if was == _SKIP else _AROUND
+            else:
+                state[node], mapped[node] = _KEEP, child(base, number_of(frames[here]))
+        elif was == _KEEP:
+            state[node], mapped[node] = _KEEP, child(mapped[up], number_of(frames[here]))
+        else:
+            state[node] = _AROUND
+    kept = (_LEAD, _KEEP)
+    for node, weight in tree.entries():
+        if state[node] in kept:
+            out.add(mapped[node], weight)
+    return out

@@ -23,8 +23,9 @@ from typing import Any
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
 from profwork.methods import MethodOption, MethodOptions, RawArtefact
-from profwork.model import Frame, FrameKind, FunctionStats, Profile, Stack, Unit
+from profwork.model import Frame, FrameKind, FunctionStats, Profile, Unit
 from profwork.stacks import thread_rule
+from profwork.stacktree import StackTree
 from profwork.targets import BoundTarget
 
 QUALNAMES = "qualnames.json"
@@ -111,16 +112,14 @@ class CProfileMethod:
             )
             if part.stats:
                 parts.append((thread, part))
-        stacks: dict[Stack, float] = {}
+        stacks = StackTree()
         stats: dict[Frame, FunctionStats] = {}
         notes: list[str] = list(raw.facts.notes)  # the runner's (os._exit(0), …)
         for thread, part in parts:
             # each thread's stacks under its root; the thread rule then keeps the roots or not
             label = f"thread ({thread['native_id']}): {thread['name']}"
-            root: Stack = (Frame(label, "", 0, FrameKind.THREAD),)
-            for stack, weight in part.stacks.items():
-                key = root + stack
-                stacks[key] = stacks.get(key, 0.0) + weight
+            root = stacks.node((Frame(label, "", 0, FrameKind.THREAD),))
+            stacks.graft(StackTree.of(part.stacks), root)
             for frame, s in (part.stats or {}).items():
                 stats[frame] = stats[frame] + s if frame in stats else s
             notes += [n for n in part.metadata.get("notes", ()) if n not in notes]

@@ -9,13 +9,13 @@ figure stays the profiler's exact one.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 
-from profwork.model import Frame, FunctionStats, Stack
+from profwork.model import Frame, FunctionStats
+from profwork.stacktree import ROOT, StackTree
 
 
-def rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> dict[Stack, float]:
+def rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> StackTree:
     """Stacks from the caller graph by proportional split (see `readers.pstats.read_pstats`).
 
     Paths start at the functions the profiler saw called with nothing of the profile below them
@@ -31,6 +31,10 @@ def rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> d
 
     Each path's weights add up to its start's time, so the stacks add up to the starts' times,
     which `root_budgets` makes the total.
+
+    The stacks are built as a prefix tree (`StackTree`): each step down a path is one tree node,
+    so the work is linear in the number of call-path nodes, however deep (a path held as a tuple
+    per stack would cost its depth again at every node: quadratic in a deep chain).
     """
     frames = list(stats)
     index = {frame: i for i, frame in enumerate(frames)}
@@ -60,8 +64,10 @@ def rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> d
     )
 
     noise = total * 1e-9
-    out: dict[tuple[int, ...], float] = defaultdict(float)
-    path: list[int] = []
+    tree = StackTree(frames)
+    child, add = tree.child, tree.add
+    path: list[int] = []  # the functions on the path
+    nodes: list[int] = [ROOT]  # the tree node of each prefix of the path
     on_path: set[int] = set()
     for root, budget in budgets:
         if budget <= noise:
@@ -71,9 +77,11 @@ def rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> d
             item = todo.pop()
             if item is None:
                 on_path.discard(path.pop())
+                nodes.pop()
                 continue
             function, weight = item
             path.append(function)
+            nodes.append(child(nodes[-1], function))
             on_path.add(function)
             todo.append(None)
             remainder = weight
@@ -104,8 +112,8 @@ def rebuild_stacks(stats: Mapping[Frame, FunctionStats], min_weight: float) -> d
                 remainder = weight - spent
                 todo.extend(reversed(kept))
             if remainder > noise:
-                out[tuple(path)] += remainder
-    return {tuple(frames[i] for i in key): weight for key, weight in out.items()}
+                add(nodes[-1], remainder)
+    return tree
 
 
 def root_budgets(

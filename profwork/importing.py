@@ -1,0 +1,170 @@
+"""`profwork import FILE`: any profile profwork reads, as a complete run directory (DESIGN §3).
+
+A profile from elsewhere (a pstats file from a colleague, a py-spy or Go flame graph's folded
+stacks, a speedscope or pyinstrument file) gets what a fresh run gets: every artefact, the
+summary, a manifest, and a directory that `report`, `compare`, `view` and `profwork.load` take.
+It goes through the same pipeline as a run (`pipeline._complete`: normalise → analyse → render →
+finish, keeping what it can when a step fails), with the file in the part of a method:
+
+- `raw/` holds a copy of the file, under its own name, so the run stands on its own and is
+  normalised again (`METHOD.normalise`) by the reader that read it the first time;
+- the manifest's method is `import`, its spec the file's path as given, its params the file's
+  absolute path (`source`) and format (`format`, the reader's name), its options the `--unit`
+  the file was read in (a folded file's, which carries none; inherited from the manifest of a
+  run directory the file came from);
+- the run is `profiling_results/<file name up to its first dot>/<stamp>-import/` (or under `-o`).
+
+Nothing ran, so the run has no duration and no SQL capture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from profwork.errors import InputError, ProfworkError
+from profwork.methods import MethodOption, MethodOptions, RawArtefact
+from profwork.model import Profile, Unit
+
+if TYPE_CHECKING:
+    from profwork.pipeline import RunResult
+    from profwork.readers.source import InputUnit
+    from profwork.targets import BoundTarget
+
+NAME = "import"
+# A folded file inside a run directory holds the manifest's unit in these numbers (`--unit`).
+_FOLDED_UNIT: dict[str, InputUnit | None] = {"seconds": "us", "bytes": "bytes", "samples": None}
+
+
+class ImportMethod:
+    """The method of an imported run: reading its `raw/` file again. It runs nothing (it is not
+    a registered method, so `run -m` does not offer it); `pipeline.load` asks it by name."""
+
+    name = NAME
+    unit: Unit = "samples"  # until the file is read
+    options: tuple[MethodOption[Any], ...] = ()
+
+    def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
+        raise ProfworkError(
+            "the import method reads a profile file; it runs no target",
+            remedy="use `profwork import FILE`, or run the target with another --method",
+        )
+
+    def normalise(self, raw: RawArtefact) -> Profile:
+        from profwork import readers
+
+        unit: InputUnit | None = raw.meta.get("unit")
+        profile = readers.read(raw.directory / raw.files[0], unit=unit)
+        metadata = {
+            **profile.metadata,
+            "method": NAME,
+            "format": raw.format,
+            "source": raw.meta.get("source", profile.metadata.get("source")),
+        }
+        return dataclasses.replace(profile, metadata=metadata)
+
+
+METHOD = ImportMethod()
+
+
+class _Read:
+    """The method for the first pass: the profile is read already (sniffing needed the file)."""
+
+    name = NAME
+    options: tuple[MethodOption[Any], ...] = ()
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.unit = profile.unit
+
+    def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
+        return METHOD.run(bound, raw_dir, options)
+
+    def normalise(self, raw: RawArtefact) -> Profile:
+        return self.profile
+
+
+def import_profile(
+    path: Path,
+    *,
+    output: Path | None = None,
+    unit: InputUnit | None = None,
+    top: int = 15,
+    command: Sequence[str] = (),
+    on_stage: Callable[[str], None] = lambda _: None,
+) -> RunResult:
+    """Turn the profile file `path` into a run directory under `output` (default
+    `profiling_results/`); see the module's docstring."""
+    from profwork import pipeline, readers, specs
+    from profwork.readers.source import Source, remedy
+    from profwork.rundir import DEFAULT_BASE, RunDir, RunInfo
+
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        readers.sniff(path)  # the reader's own line: a run directory, a missing file …
+        raise InputError(f"{path} is not a profile file", remedy=remedy())
+    started = datetime.now().astimezone()
+    name = specs.slug(path.name.split(".")[0] or path.name)
+    run_dir = RunDir(output or DEFAULT_BASE, name, NAME, started)
+    try:
+        on_stage(f"importing {path}")
+        copy = _copy(path, run_dir.raw)
+        fmt = readers.sniff(copy)
+        inherited = Source(path).manifest_unit() if fmt == "folded" and unit is None else None
+        used = unit if inherited is None else _FOLDED_UNIT[inherited]
+        raw = RawArtefact(
+            directory=run_dir.raw,
+            format=fmt,
+            files=(copy.name,),
+            meta={"source": str(path.resolve()), "unit": used},
+        )
+        raw.save()
+        profile = METHOD.normalise(raw)
+    except InputError as error:  # named by the file given, not by its copy
+        run_dir.discard()
+        raise InputError(
+            error.message.replace(str(run_dir.raw / _raw_name(path)), str(path)),
+            remedy=error.remedy,
+        ) from None
+    except BaseException:
+        run_dir.discard()
+        raise
+    info = RunInfo(
+        target=name,
+        spec=str(path),
+        method=NAME,
+        params={"source": str(path.resolve()), "format": fmt},
+        options={"unit": used},
+        started_at=started.isoformat(timespec="seconds"),
+        command=tuple(command),
+    )
+    return pipeline.complete(_Read(profile), raw, run_dir, info, top, on_stage)
+
+
+def _raw_name(path: Path) -> str:
+    """The copy's name in `raw/`: the file's own, unless it is the name of raw/'s own file."""
+    from profwork.methods import META_FILE
+
+    name = path.name or "profile"
+    return f"imported-{name}" if name == META_FILE else name
+
+
+def _copy(path: Path, raw_dir: Path) -> Path:
+    """The file copied into `raw/` under its own name (a pipe or FIFO: what it gives)."""
+    copy = raw_dir / _raw_name(path)
+    try:
+        if path.is_file():
+            shutil.copyfile(path, copy)
+        else:
+            with path.open("rb") as source, copy.open("wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    except OSError as error:
+        raise InputError(
+            f"{path}: cannot be read ({error.strerror or error})",
+            remedy="give a readable profile file",
+        ) from None
+    return copy
