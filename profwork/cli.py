@@ -17,6 +17,7 @@ from profwork.cli_compare import bench, compare, keep_baseline, save_baseline_op
 from profwork.cli_params import (
     METHOD,
     MethodOptionsCommand,
+    SQL_OPTIONS,
     PositiveNumber,
     RegistryChoice,
     db_url_option,
@@ -201,7 +202,7 @@ attach_method_option = click.option(
 )
 
 
-@cli.command(cls=MethodOptionsCommand, methods=_attaching_methods)
+@cli.command(cls=MethodOptionsCommand, methods=_attaching_methods, without=SQL_OPTIONS)
 @click.argument("pid", type=int)
 @attach_method_option
 @click.option(

@@ -141,6 +141,13 @@ def attach(
 
     attacher = get_attachable(method)
     profiler = get_method(attacher.name)
+    for option in (NO_SQL, N1_THRESHOLD):
+        if option.name in (options or {}):
+            raise ProfworkError(
+                f"attach takes no --{option.name}: SQL is captured only in a process profwork "
+                "starts",
+                remedy=f"drop it, or profile the target with `profwork run ... --{option.name}`",
+            )
     chosen = method_options(profiler, options)
     name, argv = process_facts(pid)
     started = datetime.now().astimezone()
