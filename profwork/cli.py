@@ -16,8 +16,8 @@ import click
 from profwork.cli_compare import bench, compare, keep_baseline, save_baseline_option
 from profwork.cli_params import (
     METHOD,
-    MethodOptionsCommand,
     SQL_OPTIONS,
+    MethodOptionsCommand,
     PositiveNumber,
     RegistryChoice,
     db_url_option,
@@ -28,6 +28,7 @@ from profwork.cli_params import (
     top_option,
     unit_option,
 )
+from profwork.cli_scale import scale
 from profwork.errors import OutputError, ProfworkError
 from profwork.view import view
 
@@ -443,3 +444,4 @@ def _flush_stdout() -> None:
 # Commands kept in modules of their own (click commands added to the group).
 cli.add_command(compare)
 cli.add_command(bench)
+cli.add_command(scale)

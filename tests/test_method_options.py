@@ -188,7 +188,7 @@ def test_the_library_refuses_sql_options_for_attach_too(results: Path) -> None:
 
 
 def test_the_cli_names_the_sql_options_as_the_methods_declare_them() -> None:
-    assert SQL_OPTIONS == (NO_SQL.name, N1_THRESHOLD.name)
+    assert (NO_SQL.name, N1_THRESHOLD.name) == SQL_OPTIONS
 
 
 def test_the_manifest_records_the_options_of_the_method_that_ran(results: Path) -> None:
