@@ -359,6 +359,11 @@ def _normalise_again(path: Path, unit: InputUnit | None) -> Profile:
                 f"{path} is a {method} run: it holds no profile to summarise",
                 remedy=f"read its {what}, or give it to `profwork compare`",
             )
+        if method == "scale":  # links to a run per size, and the fit
+            raise InputError(
+                f"{path} is a scale run: it holds no profile of its own",
+                remedy="read its summary.md or report.html, or report one of the runs it links",
+            )
         raw = RawArtefact.load(path / "raw")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(

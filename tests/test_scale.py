@@ -78,6 +78,14 @@ def test_the_naive_scheduler_is_super_linear_and_each_size_is_a_run(results: Pat
     page = (scale_dir / "report.html").read_text(encoding="utf-8")
     assert '<a href="../' in page and "<svg" in page
 
+    # `profwork report` says what a scale run is, in one line
+    again = profwork("report", str(scale_dir))
+    assert again.returncode != 0
+    assert again.stderr.splitlines() == [
+        f"profwork: error: {scale_dir} is a scale run: it holds no profile of its own — read its "
+        "summary.md or report.html, or report one of the runs it links"
+    ]
+
 
 def test_the_fast_scheduler_is_not(results: Path) -> None:
     _, summary, stdout = _scale(results, "scheduler", "-p", "rounds=1", "-p", "variant=fast")
