@@ -179,8 +179,15 @@ def scale(
         raise ProfworkError("scale needs --runs of at least 1", remedy="e.g. --runs 3")
     from profwork.methods import get_method
 
+    profiler = get_method(method)
+    if profiler.unit != "seconds":
+        raise ProfworkError(
+            f"scale fits how time grows; -m {profiler.name} measures {profiler.unit}",
+            remedy="use a method that measures time: -m cprofile (exact call counts too), "
+            "pyinstrument or pyspy",
+        )
     options = dict(options or {})
-    if not wall_clock and any(o.name == "cpu-time" for o in get_method(method).options):
+    if not wall_clock and any(o.name == "cpu-time" for o in profiler.options):
         # growth is about what the code computes: a process that took the CPU from one run
         # must not bend the fit (cprofile's --cpu-time; --wall-clock keeps the wall clock)
         options.setdefault("cpu-time", True)

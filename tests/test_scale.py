@@ -99,10 +99,19 @@ def test_the_fast_scheduler_is_not(results: Path) -> None:
     assert summary["verdict"].startswith("nothing grows faster than linear")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> list[str]:
+    """The `db` target on embedded SQLite, and on the suite's PostgreSQL server."""
+    if request.param == "sqlite":
+        return []
+    url: str = request.getfixturevalue("pg_url")
+    return ["--db-url", url]
+
+
 def test_the_lazy_db_per_client_query_is_an_n_plus_one_and_the_eager_one_is_not(
-    results: Path,
+    results: Path, db_url: list[str]
 ) -> None:
-    by = ("--by", "appointments", "--runs", "1")
+    by = ("--by", "appointments", "--runs", "1", *db_url)
     _, lazy, stdout = _scale(results / "lazy", "db", "-p", "rounds=1", *by)
 
     assert [s["n"] for s in lazy["sizes"]] == [50, 500, 1000]
@@ -152,6 +161,7 @@ def test_under_a_sampler_the_units_of_work_stand_in_for_the_callers_calls(result
         (("db", "--sizes", "small,large", "-p", "rounds=1,2"), "scale takes --sizes or a -p "),
         (("db", "--by", "rounds"), "--by rounds: the sizes small, medium, large of db do not "),
         (("GROW", "-p", "n=10,x"), "parameter 'n' expects int, got 'x'"),
+        (("db", "-m", "memory"), "scale fits how time grows; -m memory measures bytes — "),
     ],
 )
 def test_bad_sizes_are_one_line_and_nothing_runs(
