@@ -217,6 +217,8 @@ def test_the_chart_and_the_report_draw_in_chromium_and_sql_stays_text(
             and "&lt;script&gt;alert(document.domain)" in text
         )
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    md = (scale_dir / "summary.md").read_text(encoding="utf-8")  # a code span: as written
+    assert '| `SELECT ? AS "</code></td><script>alert(document.domain)</script>"` |' in md
 
     for name in ("scale.svg", "report.html"):
         url = browser.file_url(scale_dir / name)

@@ -17,6 +17,7 @@ from profwork.analyses.scale import (
     StatementGrowth,
 )
 from profwork.renderers.flamesvg import escape
+from profwork.renderers.summary import md_code, md_text
 from profwork.units import format_quantity
 
 PANEL_W, PANEL_H = 440, 300
@@ -161,13 +162,8 @@ def chart(scaling: Scaling) -> str:
 
 
 def _md(text: str) -> str:
-    """A code span that shows `text` as written (backticks in it widen the fence)."""
-    if "`" not in text:
-        return f"`{text}`"
-    fence = "`" * (
-        max(len(run) for run in text.replace("`", " ` ").split() if set(run) == {"`"}) + 1
-    )
-    return f"{fence} {text} {fence}"
+    """A table cell's code span that shows `text` as written (`|` escaped, fence widened)."""
+    return md_code(text, in_table=True)
 
 
 def _figures(values: Sequence[float | int | None], unit: str) -> str:
@@ -185,11 +181,11 @@ def _figures(values: Sequence[float | int | None], unit: str) -> str:
 def markdown(scaling: Scaling) -> str:
     sizes = ", ".join(f"{s} (n = {n:g})" for s, n in zip(scaling.sizes, scaling.ns, strict=True))
     lines = [
-        f"# Scaling: {scaling.target}",
+        f"# Scaling: {md_text(scaling.target)}",
         "",
-        f"- **Verdict**: {scaling.verdict}",
+        f"- **Verdict**: {md_text(scaling.verdict)}",
         f"- **Method**: {scaling.method}",
-        f"- **Sizes**: {sizes}; n = {scaling.measure}",
+        f"- **Sizes**: {md_text(sizes)}; n = {md_text(scaling.measure)}",
         f"- **Total**: {_figures(scaling.totals, 's')} (n^{_exp(scaling.total_exponent)})",
         f"- **Runs**: {'; '.join(', '.join(group) for group in scaling.runs)}",
         "",
