@@ -139,8 +139,9 @@ def show(result: Scaling) -> None:
     sizes = ", ".join(f"{s} (n={n:g})" for s, n in zip(result.sizes, result.ns, strict=True))
     out.print(
         Text(
-            f"sizes {sizes} · n = {visible(result.measure)} · method {result.method} · total "
-            f"{_figures(result.totals, 's')} (n^{_exp(result.total_exponent)})"
+            f"sizes {sizes} · n = {visible(result.measure)} · method {result.method} "
+            f"({result.clock}) · total {_figures(result.totals, 's')} "
+            f"(n^{_exp(result.total_exponent)})"
         )
     )
     if result.superlinear:

@@ -234,7 +234,8 @@ def scale(
         )
     run_dir = RunDir(base, name, "scale", started)
     links = [[os.path.relpath(p, run_dir.parent / run_dir.name) for p in r.paths] for r in runs]
-    scaling = analyse(target.name, method, chosen.measure, runs, links)
+    clock = "CPU time" if options.get("cpu-time") else "wall clock"
+    scaling = analyse(target.name, method, chosen.measure, clock, runs, links)
     from profwork.renderers import scalereport
 
     svg = scalereport.chart(scaling)

@@ -43,7 +43,7 @@ def test_the_exponent_is_the_slope_on_log_log_axes() -> None:
 def test_the_naive_scheduler_is_super_linear_and_each_size_is_a_run(results: Path) -> None:
     scale_dir, summary, stdout = _scale(results, "scheduler", "-p", "rounds=1")
 
-    assert summary["measure"] == "residents × weeks"
+    assert summary["measure"] == "residents × weeks" and summary["clock"] == "CPU time"
     assert [s["size"] for s in summary["sizes"]] == ["small", "medium", "large"]
     assert [s["n"] for s in summary["sizes"]] == [20, 100, 200]  # 10×2, 25×4, 50×4
     flagged = {f["function"]: f for f in summary["superlinear"]}
@@ -236,6 +236,7 @@ def test_the_chart_plots_every_size_on_log_axes(results: Path) -> None:
     assert [len(s["runs"]) for s in summary["sizes"]] == [2, 2]
     first = _json((scale_dir / summary["sizes"][0]["runs"][0]).resolve() / "manifest.json")
     assert first["options"]["cpu-time"] is False  # --wall-clock: cprofile's own clock
+    assert summary["clock"] == "wall clock"
     svg = (scale_dir / "scale.svg").read_text(encoding="utf-8")
     assert svg.count('<g class="panel"') == 2
     assert f"{summary['sizes'][0]['n']:g}" in svg and f"{summary['sizes'][1]['n']:g}" in svg

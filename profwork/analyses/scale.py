@@ -163,6 +163,7 @@ class Scaling:
     target: str
     method: str
     measure: str  # what n is: `orders`, `residents × weeks`
+    clock: str  # what the times are: "CPU time" or "wall clock"
     sizes: tuple[str, ...]
     ns: tuple[float, ...]
     runs: tuple[tuple[str, ...], ...]  # each size's run directories, relative to the scale one
@@ -203,6 +204,7 @@ class Scaling:
             "method": self.method,
             "verdict": self.verdict,
             "measure": self.measure,
+            "clock": self.clock,
             "sizes": [
                 {"size": s, "n": n, "runs": list(r), "total": t}
                 for s, n, r, t in zip(self.sizes, self.ns, self.runs, self.totals, strict=True)
@@ -224,6 +226,7 @@ def analyse(
     target: str,
     method: str,
     measure: str,
+    clock: str,
     runs: Sequence[SizeRun],
     links: Sequence[Sequence[str]],
 ) -> Scaling:
@@ -234,6 +237,7 @@ def analyse(
         target=target,
         method=method,
         measure=measure,
+        clock=clock,
         sizes=tuple(r.label for r in runs),
         ns=tuple(ns),
         runs=tuple(tuple(group) for group in links),

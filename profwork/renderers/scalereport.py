@@ -184,7 +184,7 @@ def markdown(scaling: Scaling) -> str:
         f"# Scaling: {md_text(scaling.target)}",
         "",
         f"- **Verdict**: {md_text(scaling.verdict)}",
-        f"- **Method**: {scaling.method}",
+        f"- **Method**: {scaling.method} (times: {scaling.clock})",
         f"- **Sizes**: {md_text(sizes)}; n = {md_text(scaling.measure)}",
         f"- **Total**: {_figures(scaling.totals, 's')} (n^{_exp(scaling.total_exponent)})",
         f"- **Runs**: {'; '.join(', '.join(group) for group in scaling.runs)}",
@@ -316,7 +316,8 @@ code {{ word-break: break-all; }}
 </style></head><body>
 <h1>Scaling: {_e(scaling.target)}</h1>
 <p class="verdict" id="verdict">{_e(scaling.verdict)}</p>
-<p>Method {_e(scaling.method)}; n = {_e(scaling.measure)}; total time grows as
+<p>Method {_e(scaling.method)} (times: {_e(scaling.clock)}); n = {_e(scaling.measure)}; total
+time grows as
 n^{_exp(scaling.total_exponent)}.</p>
 <ul id="sizes">{sizes}</ul>
 <figure id="chart">{inline}</figure>
