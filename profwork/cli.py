@@ -17,6 +17,7 @@ from profwork.cli_compare import bench, compare, keep_baseline, save_baseline_op
 from profwork.cli_import import import_profile
 from profwork.cli_params import (
     METHOD,
+    SQL_OPTIONS,
     MethodOptionsCommand,
     PositiveNumber,
     RegistryChoice,
@@ -28,6 +29,7 @@ from profwork.cli_params import (
     top_option,
     unit_option,
 )
+from profwork.cli_scale import scale
 from profwork.errors import OutputError, ProfworkError
 from profwork.view import view
 
@@ -204,7 +206,7 @@ attach_method_option = click.option(
 )
 
 
-@cli.command(cls=MethodOptionsCommand, methods=_attaching_methods)
+@cli.command(cls=MethodOptionsCommand, methods=_attaching_methods, without=SQL_OPTIONS)
 @click.argument("pid", type=int)
 @attach_method_option
 @click.option(
@@ -446,3 +448,4 @@ def _flush_stdout() -> None:
 # Commands kept in modules of their own (click commands added to the group).
 cli.add_command(compare)
 cli.add_command(bench)
+cli.add_command(scale)

@@ -151,6 +151,10 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # ---- the methods' own options ------------------------------------------------------------------
 
+# The common options of SQL capture (`profwork.methods.NO_SQL`, `N1_THRESHOLD`; kept equal by a
+# test): the probe runs in a process profwork starts, so `attach` does not offer them.
+SQL_OPTIONS = ("no-sql", "n1-threshold")
+
 GIVEN = "profwork.method_options"  # ctx.meta key: the method options given, by name
 
 
@@ -170,30 +174,39 @@ class MethodOptionsCommand(click.Command):
     `given_method_options(ctx)`; the library parses and checks them against the chosen method
     (`profwork.methods.method_options`), which refuses an option that method does not take."""
 
-    def __init__(self, *args: Any, methods: Callable[[], Sequence[Method]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        methods: Callable[[], Sequence[Method]],
+        without: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.methods = methods
+        self.without = tuple(without)  # common options this command does not offer, by name
         self._generated: list[click.Parameter] | None = None
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         if self._generated is None:
-            self._generated = _method_option_params(self.methods(), self.params)
+            self._generated = _method_option_params(self.methods(), self.params, self.without)
         own = [*self.params, *self._generated]
         help_option = self.get_help_option(ctx)
         return [*own, help_option] if help_option is not None else own
 
 
 def _method_option_params(
-    methods: Sequence[Method], taken: Sequence[click.Parameter]
+    methods: Sequence[Method], taken: Sequence[click.Parameter], without: Sequence[str] = ()
 ) -> list[click.Parameter]:
-    """One click option per option name the methods declare (common ones first); the first
-    declaration of a name gives its shape; a name the command already uses is left out."""
+    """One click option per option name the methods declare (common ones first, but those
+    named in `without`); the first declaration of a name gives its shape; a name the command
+    already uses is left out."""
     from profwork.methods import COMMON_OPTIONS
 
     used = {opt for param in taken for opt in getattr(param, "opts", ())}
     declared: dict[str, list[tuple[str | None, MethodOption[Any]]]] = {}
     for option in COMMON_OPTIONS:
-        declared.setdefault(option.name, []).append((None, option))
+        if option.name not in without:
+            declared.setdefault(option.name, []).append((None, option))
     for method in methods:
         for option in method.options:
             declared.setdefault(option.name, []).append((method.name, option))

@@ -141,6 +141,13 @@ def attach(
 
     attacher = get_attachable(method)
     profiler = get_method(attacher.name)
+    for option in (NO_SQL, N1_THRESHOLD):
+        if option.name in (options or {}):
+            raise ProfworkError(
+                f"attach takes no --{option.name}: SQL is captured only in a process profwork "
+                "starts",
+                remedy=f"drop it, or profile the target with `profwork run ... --{option.name}`",
+            )
     chosen = method_options(profiler, options)
     name, argv = process_facts(pid)
     started = datetime.now().astimezone()
@@ -364,6 +371,11 @@ def _normalise_again(path: Path, unit: InputUnit | None) -> Profile:
             raise InputError(
                 f"{path} is a {method} run: it holds no profile to summarise",
                 remedy=f"read its {what}, or give it to `profwork compare`",
+            )
+        if method == "scale":  # links to a run per size, and the fit
+            raise InputError(
+                f"{path} is a scale run: it holds no profile of its own",
+                remedy="read its summary.md or report.html, or report one of the runs it links",
             )
         raw = RawArtefact.load(path / "raw")
     except (OSError, ValueError, KeyError, TypeError) as error:

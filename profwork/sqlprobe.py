@@ -249,10 +249,21 @@ _local = threading.local()
 _active: SqlProbe | None = None
 
 
-# ids of (call site's code, its line, the loop's code, the loop's line)
-_SiteKey = tuple[int, int, int, int]
-# statement, parameters' fingerprint, seconds, rows, site, loop, unit id, driver
-_Row = tuple[str, int | str, float, int | None, Site | None, Site | None, int, str]
+# statement, parameters' fingerprint, seconds, rows, call site's code (None: no frame of the
+# target's code), its line, the loop's code (None: in no loop), its line, unit id, driver. Sites
+# are built from code objects only when the log is read: recording stays cheap.
+_Row = tuple[
+    str,
+    int | str,
+    float,
+    int | None,
+    types.CodeType | None,
+    int,
+    types.CodeType | None,
+    int,
+    int,
+    str,
+]
 
 
 class SqlProbe:
@@ -261,8 +272,6 @@ class SqlProbe:
     def __init__(self, user_paths: Sequence[str] = ()) -> None:
         self._classifier = Classifier(SysPaths.current(tuple(user_paths)))
         self._user: dict[str, bool] = {}  # by file name
-        # the code objects are kept, so that their ids stay theirs
-        self._sites: dict[_SiteKey, tuple[Site, Site | None, tuple[object, ...]]] = {}
         self._rows: list[_Row] = []
         self._units: dict[int, str] = {0: "body"}
         self._undo: list[Callable[[], None]] = []
@@ -320,14 +329,57 @@ class SqlProbe:
         seconds: float,
         rows: int | None,
     ) -> None:
-        """Called by a driver hook right after a statement ran. Never raises into the target."""
+        """Called by a driver hook right after a statement ran. Never raises into the target.
+
+        It runs once per statement, so it does the least it can: walk up to the innermost
+        frame of the target's code (a dict lookup per frame, by file name), look for the loop
+        above it, and keep the code objects and lines; `log` turns them into `Site`s."""
         try:
-            site, loop = self._where(sys._getframe(1))
+            user = self._user
+            frame: types.FrameType | None = sys._getframe(1)
+            while frame is not None:
+                file = frame.f_code.co_filename
+                known = user.get(file)
+                if known is None:
+                    known = self._is_user(file)
+                if known:
+                    break
+                frame = frame.f_back
+            code: types.CodeType | None = None
+            line = loop_line = 0
+            loop_code: types.CodeType | None = None
+            if frame is not None:
+                code = frame.f_code
+                line = frame.f_lineno or code.co_firstlineno
+                above: types.FrameType | None = frame
+                for _ in range(_LOOP_SEARCH):
+                    if above is None:
+                        break
+                    header = None
+                    file = above.f_code.co_filename
+                    if user.get(file) or self._is_user(file):
+                        header = _loop_line(above)
+                    if header is not None:
+                        loop_code, loop_line = above.f_code, header
+                        break
+                    above = above.f_back
             unit = work.current()
             if unit.id not in self._units:
                 self._units[unit.id] = unit.label
-            params = fingerprint(parameters)
-            self._rows.append((statement, params, seconds, rows, site, loop, unit.id, driver))
+            self._rows.append(
+                (
+                    statement,
+                    fingerprint(parameters),
+                    seconds,
+                    rows,
+                    code,
+                    line,
+                    loop_code,
+                    loop_line,
+                    unit.id,
+                    driver,
+                )
+            )
         except Exception:  # noqa: BLE001 - the target's query must never fail because of us
             self._errors += 1
 
@@ -337,46 +389,36 @@ class SqlProbe:
             user = self._user[file] = self._classifier.kind(file) is FrameKind.USER
         return user
 
-    def _where(self, frame: types.FrameType | None) -> tuple[Site | None, Site | None]:
-        user = self._user
-        while frame is not None:
-            file = frame.f_code.co_filename
-            known = user.get(file)
-            if known is None:
-                known = self._is_user(file)
-            if known:
-                break
-            frame = frame.f_back
-        if frame is None:
-            return None, None
-        code, line = frame.f_code, frame.f_lineno or frame.f_code.co_firstlineno
-        loop_frame: types.FrameType | None = frame
-        loop_code: types.CodeType | None = None
-        loop_line = 0
-        for _ in range(_LOOP_SEARCH):
-            if loop_frame is None:
-                break
-            if self._is_user(loop_frame.f_code.co_filename):
-                header = _loop_line(loop_frame)
-                if header is not None:
-                    loop_code, loop_line = loop_frame.f_code, header
-                    break
-            loop_frame = loop_frame.f_back
-        key = (id(code), line, id(loop_code), loop_line)
-        cached = self._sites.get(key)
-        if cached is None or cached[2][0] is not code or cached[2][1] is not loop_code:
-            loop = None if loop_code is None else _site(loop_code, loop_line)
-            cached = self._sites[key] = (_site(code, line), loop, (code, loop_code))
-        return cached[0], cached[1]
-
     def log(self) -> QueryLog:
         notes: tuple[str, ...] = ()
         if self._errors:
             notes = (f"the SQL probe failed to record {self._errors} statement(s)",)
+        # one Site per place; code objects by id (hashing one hashes its bytecode), which stay
+        # theirs while the rows keep the code objects alive
+        sites: dict[tuple[int, int], Site] = {}
+
+        def site(code: types.CodeType | None, line: int) -> Site | None:
+            if code is None:
+                return None
+            found = sites.get((id(code), line))
+            if found is None:
+                found = sites[(id(code), line)] = _site(code, line)
+            return found
+
         return QueryLog(
             tuple(
-                Query(s, normalise(s), fingerprint_text(p), sec, r, site, loop, unit, driver)
-                for s, p, sec, r, site, loop, unit, driver in self._rows
+                Query(
+                    s,
+                    normalise(s),
+                    fingerprint_text(p),
+                    sec,
+                    r,
+                    site(code, line),
+                    site(loop_code, loop_line),
+                    unit,
+                    driver,
+                )
+                for s, p, sec, r, code, line, loop_code, loop_line, unit, driver in self._rows
             ),
             dict(self._units),
             notes,

@@ -10,13 +10,17 @@ attaching method's), so a plug-in's options appear without editing profwork.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from profwork.errors import MethodError
+from profwork.cli_params import SQL_OPTIONS
+from profwork.errors import MethodError, ProfworkError
 from profwork.methods import (
+    N1_THRESHOLD,
+    NO_SQL,
     MethodOption,
     MethodOptions,
     RawArtefact,
@@ -156,6 +160,35 @@ def test_attach_offers_the_options_of_the_method_that_attaches() -> None:
     assert helped.returncode == 0, helped.stderr
     for option in ("--rate", "--native", "--subprocesses", "--idle", "--gil", "--threads"):
         assert option in helped.stdout
+
+
+@pytest.mark.parametrize("option", [["--no-sql"], ["--n1-threshold", "3"]])
+def test_attach_does_not_offer_sql_capture_which_needs_a_process_profwork_starts(
+    option: list[str], results: Path
+) -> None:
+    """The SQL probe runs inside a process profwork starts; an attached one has none."""
+    helped = profwork("attach", "--help")
+    assert "--no-sql" not in helped.stdout and "--n1-threshold" not in helped.stdout
+    assert "--no-sql" in profwork("run", "--help").stdout
+
+    done = profwork("attach", str(os.getpid()), *option, "-o", str(results))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"profwork: error: No such option '{option[0]}'")
+    assert not results.exists()
+
+
+def test_the_library_refuses_sql_options_for_attach_too(results: Path) -> None:
+    from profwork import pipeline
+
+    with pytest.raises(ProfworkError, match="attach takes no --no-sql") as refused:
+        pipeline.attach(os.getpid(), options={"no-sql": True}, output=results)
+    assert "profwork run" in (refused.value.remedy or "")
+    assert not results.exists()
+
+
+def test_the_cli_names_the_sql_options_as_the_methods_declare_them() -> None:
+    assert (NO_SQL.name, N1_THRESHOLD.name) == SQL_OPTIONS
 
 
 def test_the_manifest_records_the_options_of_the_method_that_ran(results: Path) -> None:

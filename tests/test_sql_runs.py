@@ -104,6 +104,41 @@ def test_lazy_db_run_names_its_n_plus_one_everywhere(
     assert as_json["nplusone"] == section
 
 
+@pytest.mark.parametrize("method", ["cprofile", "pyspy"])
+def test_each_api_request_is_its_own_unit_of_work_in_a_run(
+    results: Path, method: str, db_url: list[str]
+) -> None:
+    """The lazy `api` target run end to end: queries.json gives every request a unit of its own,
+    labelled by its route, and the finding counts the lazy loads per calendar request."""
+    requests = 6
+    run, _ = _run(
+        results, "api", "--size", "small", "-p", f"requests={requests}", "-m", method, *db_url
+    )
+    captured = _json(run / "queries.json")
+    labels = {int(k): v for k, v in captured["units"].items() if int(k) != 0}
+    routes = ["GET /calendar", "GET /clients/{id}/timeline", "GET /conflicts", "POST /appointments"]
+    assert sorted(labels.values()) == sorted(routes * requests)  # one unit per request
+    queries = captured["queries"]
+    assert {q["unit"] for q in queries} == set(labels)  # every statement ran in a request
+
+    normalised = [s["normalised"] for s in captured["statements"]]
+    lazy = [q for q in queries if normalised[q["statement"]] == LAZY_CLIENT]
+    assert {labels[q["unit"]] for q in lazy} == {"GET /calendar"}
+    per_request = {
+        u: [q for q in lazy if q["unit"] == u] for u in labels if labels[u] == "GET /calendar"
+    }
+    flagged = {u: rows for u, rows in per_request.items() if len({q["params"] for q in rows}) >= 5}
+    assert flagged  # the small calendar's days hold enough appointments
+
+    [finding] = _json(run / "summary.json")["nplusone"]["findings"]
+    assert finding["what"] == LAZY_CLIENT and finding["unit"] == "GET /calendar"
+    assert finding["units"] == len(flagged)
+    assert finding["total"] == sum(len(rows) for rows in flagged.values())
+    assert finding["most"] == max(len(rows) for rows in flagged.values())
+    assert finding["count"] == pytest.approx(finding["total"] / finding["units"])
+    assert re.fullmatch(r"calendar_entry \(.*/targets/api/app\.py:88\)", finding["site"])
+
+
 def test_a_plugin_method_gets_sql_capture_without_code_of_its_own(
     request: pytest.FixtureRequest, results: Path
 ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import cProfile
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType
@@ -22,7 +23,7 @@ from typing import Any
 
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
-from profwork.methods import MethodOption, MethodOptions, RawArtefact
+from profwork.methods import MethodOption, MethodOptions, RawArtefact, flag
 from profwork.model import Frame, FrameKind, FunctionStats, Profile, Unit
 from profwork.stacks import thread_rule
 from profwork.stacktree import StackTree
@@ -35,12 +36,20 @@ QUALNAMES = "qualnames.json"
 class _Profilers(runner.Hook):
     """One cProfile profiler for the calling thread and one per thread started meanwhile."""
 
-    main: cProfile.Profile = field(default_factory=cProfile.Profile)
+    cpu_time: bool = False
+    main: cProfile.Profile = field(init=False)
     threads: list[tuple[str, int, cProfile.Profile]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self.main = self._profiler()
+
+    def _profiler(self) -> cProfile.Profile:
+        # each profiler runs in one thread: its thread's CPU clock (`--cpu-time`)
+        return cProfile.Profile(time.thread_time) if self.cpu_time else cProfile.Profile()
+
     def _on_new_thread(self, frame: FrameType, event: str, arg: Any) -> None:
-        profiler = cProfile.Profile()
+        profiler = self._profiler()
         current = threading.current_thread()
         with self.lock:
             self.threads.append((current.name, current.native_id or 0, profiler))
@@ -63,14 +72,21 @@ def _qualnames(profiler: cProfile.Profile, into: dict[str, str]) -> None:
                 into[key] = code.co_qualname
 
 
+CPU_TIME = flag(
+    "cpu-time",
+    help="Time functions by their thread's CPU time, not the wall clock: what they computed, "
+    "not what other processes took from them (nor waits: I/O, a database server).",
+)
+
+
 class CProfileMethod:
     name = "cprofile"
     unit: Unit = "seconds"
-    # it records every call: no rate, nothing but the common options
-    options: tuple[MethodOption[Any], ...] = ()
+    # it records every call: no rate
+    options: tuple[MethodOption[Any], ...] = (CPU_TIME,)
 
     def run(self, bound: BoundTarget, raw_dir: Path, options: MethodOptions) -> RawArtefact:
-        profilers = _Profilers()
+        profilers = _Profilers(cpu_time=CPU_TIME.of(options))
         facts = runner.execute(bound, profilers, repeat=options.repeat)
         main_thread = threading.current_thread()
         recorded = [(main_thread.name, main_thread.native_id or 0, profilers.main)]
