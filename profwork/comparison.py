@@ -94,7 +94,8 @@ def _side_of(
     meta = profile.metadata
     method = method or _text(meta.get("method"))
     rate = options.get("rate", meta.get("rate"))
-    repeats = meta.get("repeats")
+    # each iteration's seconds (--repeat): they judge a total in seconds, never one in bytes
+    repeats = meta.get("repeats") if profile.unit == "seconds" else None
     return Side(
         label=label,
         unit=profile.unit,
