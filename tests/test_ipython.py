@@ -86,6 +86,30 @@ def test_the_cell_magic_profiles_memory_in_bytes(shell: InteractiveShell, tmp_pa
     assert len(shell.user_ns["index"]) == 20_000
 
 
+def test_the_python_api_in_the_shell_profiles_a_block_and_displays_it(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    """`with profwork.profile(...)` typed into the shell, for time and for memory; the block,
+    displayed, shows the verdict, the table and the flame graph."""
+    for method, unit in (("cprofile", "seconds"), ("memory", "bytes")):
+        cell = (
+            f"{MEMORY_CELL.replace('index = build_index(20_000)', '')}"
+            "import profwork\n"
+            f"with profwork.profile(method={method!r}, output={str(tmp_path)!r}) as block:\n"
+            "    index = build_index(20_000)\n"
+            "from IPython.display import display\n"
+            "display(block)\n"
+        )
+        result, shown = run_cell(shell, cell)
+        assert result.success, result.error_in_exec  # type: ignore[attr-defined]
+        block = shell.user_ns["block"]
+        assert block.run.manifest.method == method and block.profile.unit == unit
+        assert block.profile.find("build_index")
+        assert not block.profile.find("run_cell")
+        html = shown[-1]["text/html"]
+        assert "Most of the work is in" in html and "build_index" in html and "<svg" in html
+
+
 SQL_CELL = """\
 import sqlite3
 db = sqlite3.connect(":memory:")
