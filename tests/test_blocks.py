@@ -16,7 +16,7 @@ from profwork import pipeline, sqlcapture
 from profwork.block import recorder_for
 from profwork.facts import RunFacts
 from profwork.methods import get_method, method_options
-from profwork.model import FrameKind
+from profwork.model import Frame, FrameKind
 from profwork.rundir import RunDir, RunInfo
 from tests.conftest import write
 
@@ -224,3 +224,24 @@ def test_pipeline_complete_turns_a_recorded_artefact_into_a_finished_run(tmp_pat
         f.name for f in result.path.iterdir()
     }
     assert result.profile.find("allocate")
+
+
+# ---- a block's edges ---------------------------------------------------------------------------
+
+
+def test_a_sample_taken_while_a_block_starts_or_stops_is_not_part_of_the_block() -> None:
+    """A sampler may land in `Block.__exit__` before the profiler stops (a loaded machine makes
+    it likely): that time is profwork's, around the block, under every method."""
+    from profwork import block
+    from profwork.stacks import trim_above_body
+
+    here = Frame("test_fn", __file__, 1, FrameKind.USER)
+    edge = Frame("Block.__exit__", block.__file__, 400, FrameKind.PROFWORK)
+    stop = Frame("_PyinstrumentRecorder.stop", block.__file__, 180, FrameKind.PROFWORK)
+    tool = Frame(
+        "Profiler.stop", "/venv/site-packages/pyinstrument/profiler.py", 1, FrameKind.THIRD_PARTY
+    )
+    work = Frame("allocate", __file__, 27, FrameKind.USER)
+    assert trim_above_body((here, edge, stop, tool)) is None
+    assert trim_above_body((here, edge)) is None
+    assert trim_above_body((here, work)) == (here, work)
