@@ -8,14 +8,23 @@ method's own `normalise` reads it and the rest of the pipeline is the one a targ
 
 Which methods can (`recorder_for`):
 - a method that implements `BlockMethod` (`recorder(options, caller)`): the way a plug-in, or
-  the memory method, takes part;
+  the memory method (tracemalloc over the block, normalised as a memory run: bytes), takes part;
 - the built-ins `cprofile` and `pyinstrument`, through the adapters below, and `pyspy`, which
   samples this very process from a py-spy child where tracing it is permitted (root, or
   `kernel.yama.ptrace_scope` 0; NOTES.md "py-spy").
 
 Frames above the block (the notebook's kernel, the test runner, profwork's own `__enter__`) are
 not part of the profile: pyinstrument trims the stem above the caller frame, py-spy's recording
-is cut at the caller frame, and cProfile only sees calls made inside the block.
+and tracemalloc's stacks are cut at the caller frame, and cProfile only sees calls made inside
+the block.
+
+SQL is captured as in a target run (`profwork.sqlprobe`, recording while the block runs, the
+log written to the run's `queries.json` for the N+1 analysis) unless `sql=False`; inside a run
+or another block, the outer probe records it. A `sqlite3` connection opened before the block
+is not seen (the probe wraps `sqlite3.connect`); SQLAlchemy engines are, whenever made.
+
+Whatever the recorder, the run directory is finished by `pipeline.complete`, as a target
+run's is.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
     from profwork.display import NotebookProfile
     from profwork.methods import Method, MethodOptions, RawArtefact
     from profwork.model import Status
+    from profwork.sqlprobe import QueryLog, SqlProbe
 
 
 class Recorder(Protocol):
@@ -84,14 +94,20 @@ def _raw(
     return raw
 
 
-def _sys_paths(caller: FrameType) -> dict[str, Any]:
-    from profwork.frames import SysPaths
-
-    # the code around the block is the user's own, wherever it lives (unless it is profwork's
-    # own magic, whose frame is then trimmed as everything above a body is)
+def caller_paths(caller: FrameType) -> tuple[str, ...]:
+    """The user paths of a block: the file of the code around it (unless it is profwork's own
+    magic, whose frame is then trimmed as everything above a body is)."""
     file = caller.f_code.co_filename
     own = Path(file).resolve().is_relative_to(Path(__file__).resolve().parent)
-    return SysPaths.current(() if own else (file,)).to_json()
+    return () if own else (file,)
+
+
+def sys_paths(caller: FrameType) -> dict[str, Any]:
+    """`raw.meta["sys_paths"]` for a block: the code around it is the user's own, wherever it
+    lives."""
+    from profwork.frames import SysPaths
+
+    return SysPaths.current(caller_paths(caller)).to_json()
 
 
 class _CProfileRecorder:
@@ -125,7 +141,7 @@ class _CProfileRecorder:
             ("cprofile.pstats", QUALNAMES),
             facts,
             {
-                "sys_paths": _sys_paths(self.caller),
+                "sys_paths": sys_paths(self.caller),
                 "threads": [
                     {"file": "cprofile.pstats", "name": thread.name, "native_id": thread.native_id}
                 ],
@@ -186,7 +202,7 @@ class _PyinstrumentRecorder:
             files,
             facts,
             {
-                "sys_paths": _sys_paths(self.caller),
+                "sys_paths": sys_paths(self.caller),
                 "options": {"threads": False},
                 "rate": 1.0 / self.interval,
                 "interval": self.interval,
@@ -241,7 +257,7 @@ class _PyspyRecorder:
             files,
             facts,
             {
-                "sys_paths": _sys_paths(self.caller),
+                "sys_paths": sys_paths(self.caller),
                 "rate": self.rate,
                 "options": {"threads": self.options.threads},
                 "notes": [],
@@ -290,9 +306,16 @@ def recorder_for(method: Method, options: MethodOptions, caller: FrameType) -> R
         return method.recorder(options, caller)
     make = _BUILT_IN.get(method.name)
     if make is None:
+        from profwork.methods import registered_methods
+
+        able = [
+            m.name
+            for m in registered_methods()
+            if m.name in _BUILT_IN or isinstance(m, BlockMethod)
+        ]
         raise MethodError(
             f"method {method.name!r} cannot profile a block of code in this process",
-            remedy=f"use one of: {', '.join(_BUILT_IN)}, or profwork.run() a target",
+            remedy=f"use one of: {', '.join(able)}, or profwork.run() a target",
         )
     return make(options, caller)
 
@@ -304,7 +327,8 @@ class Block:
     """`with profwork.profile(...) as p:` — the block is profiled, and on leaving it the run
     directory is written: `p.run` (its `path`, `manifest`, `profile`, `summary`). An exception
     in the block is recorded as the run's status (`error`, or `interrupted` for Ctrl-C) and
-    propagates."""
+    propagates. The SQL the block executes is captured (`queries.json`, N+1 findings) unless
+    `sql=False`, as a target run captures its body's."""
 
     def __init__(
         self,
@@ -312,21 +336,35 @@ class Block:
         *,
         name: str = "block",
         rate: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        sql: bool = True,
         output: str | Path | None = None,
         top: int = 15,
         caller: FrameType | None = None,
         spec: str | None = None,
     ) -> None:
-        from profwork.methods import get_method, method_options
+        from profwork.methods import NO_SQL, REPEAT, get_method, method_options
 
         self.method = get_method(method)
         self.name = name
-        self.options = method_options(self.method, {} if rate is None else {"rate": rate})
+        given = dict(options or {})
+        if rate is not None:
+            given["rate"] = rate
+        if not sql:
+            given[NO_SQL.name] = True
+        self.options = method_options(self.method, given)
+        if REPEAT.of(self.options) is not None:
+            raise MethodError(
+                "a block runs once: it takes no repeat",
+                remedy="loop inside the block, or profwork.run() a target with repeat",
+            )
+        self.sql = not NO_SQL.of(self.options)
         self.output = Path(output) if output is not None else None
         self.top = top
         self.spec = spec or f"with profwork.profile(method={self.method.name!r})"
         self._caller = caller
         self._recorder: Recorder | None = None
+        self._probe: SqlProbe | None = None
         self._run: Run | None = None
         self._started = 0.0
         self._at: datetime | None = None
@@ -351,9 +389,17 @@ class Block:
     def __enter__(self) -> Block:
         caller = self._caller or sys._getframe(1)
         self._recorder = recorder_for(self.method, self.options, caller)
+        self._probe = _sql_probe(caller) if self.sql else None
         self._at = datetime.now().astimezone()
+        if self._probe is not None:
+            self._probe.start()
         self._started = time.perf_counter()
-        self._recorder.start()
+        try:
+            self._recorder.start()
+        except BaseException:
+            if self._probe is not None:
+                self._probe.uninstall()
+            raise
         return self
 
     def __exit__(
@@ -364,8 +410,14 @@ class Block:
     ) -> None:
         recorder = self._recorder
         assert recorder is not None and self._at is not None
-        recorder.stop()
-        duration = time.perf_counter() - self._started
+        try:
+            recorder.stop()
+        finally:
+            duration = time.perf_counter() - self._started
+            queries = None
+            if self._probe is not None:
+                self._probe.uninstall()
+                queries = self._probe.log()
         status: Status = "ok"
         error = None
         if isinstance(exc, KeyboardInterrupt):
@@ -373,17 +425,23 @@ class Block:
         elif exc is not None:
             status = "error"
             error = "".join(traceback.format_exception(exc)).rstrip()
-        self._run = self._write(recorder, RunFacts(status=status, duration=duration, error=error))
+        facts = RunFacts(status=status, duration=duration, error=error)
+        self._run = self._write(recorder, facts, queries)
 
-    def _write(self, recorder: Recorder, facts: RunFacts) -> Run:
+    def _write(self, recorder: Recorder, facts: RunFacts, queries: QueryLog | None) -> Run:
         from profwork.api import Run
-        from profwork.pipeline import _complete
+        from profwork.pipeline import complete
         from profwork.rundir import DEFAULT_BASE, RunDir, RunInfo, git_commit
+        from profwork.sqlcapture import QUERIES_FILE
 
         assert self._at is not None
         run_dir = RunDir(self.output or DEFAULT_BASE, self.name, self.method.name, self._at)
         try:
             raw = recorder.artefact(run_dir.raw, facts)
+            if queries is not None and (queries.queries or queries.notes):
+                # where a target run's capture leaves it, for `complete` to analyse
+                with run_dir.open(QUERIES_FILE) as out:
+                    out.write(json.dumps(queries.to_json()).encode("utf-8"))
         except BaseException:
             run_dir.discard()
             raise
@@ -396,11 +454,19 @@ class Block:
             command=tuple(sys.argv),
             git_commit=git_commit(),
         )
-        return Run.from_result(_complete(self.method, raw, run_dir, info, self.top, _quiet))
+        return Run.from_result(complete(self.method, raw, run_dir, info, top=self.top))
 
 
-def _quiet(_: str) -> None:
-    pass
+def _sql_probe(caller: FrameType) -> SqlProbe | None:
+    """The SQL probe for a block, installed (not recording yet); None inside a run or another
+    block, whose probe records the block's SQL already."""
+    from profwork import sqlprobe
+
+    if sqlprobe.active() is not None:
+        return None
+    probe = sqlprobe.SqlProbe(caller_paths(caller))
+    probe.install()
+    return probe
 
 
 def profile(
@@ -408,10 +474,23 @@ def profile(
     *,
     name: str = "block",
     rate: float | None = None,
+    options: Mapping[str, Any] | None = None,
+    sql: bool = True,
     output: str | Path | None = None,
     top: int = 15,
 ) -> Block:
-    """Profile the code in a `with` block with `method` (`cprofile`, `pyinstrument`, `pyspy`,
-    or any method that implements `BlockMethod`); the run directory goes under `output`
-    (default `./profiling_results`) as `<name>/<stamp>-<method>/`."""
-    return Block(method, name=name, rate=rate, output=output, top=top, caller=sys._getframe(1))
+    """Profile the code in a `with` block with `method` (`cprofile`, `pyinstrument`, `memory`,
+    `pyspy`, or any method that implements `BlockMethod`); the run directory goes under
+    `output` (default `./profiling_results`) as `<name>/<stamp>-<method>/`. `options`: the
+    method's options by name (`{"frame-depth": 8}`), as `profwork.run` takes them; `sql=False`
+    leaves the block's SQL uncaptured."""
+    return Block(
+        method,
+        name=name,
+        rate=rate,
+        options=options,
+        sql=sql,
+        output=output,
+        top=top,
+        caller=sys._getframe(1),
+    )

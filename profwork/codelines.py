@@ -51,11 +51,25 @@ class _Index:
     firsts: tuple[int, ...]
 
 
+def source(file: str) -> bytes:
+    """A source file's text; for code typed into IPython or Jupyter (`<ipython-input-…>`, a
+    kernel's cell file), which is not on disk, the lines the shell keeps in `linecache`.
+    OSError when neither has it."""
+    try:
+        return Path(file).read_bytes()
+    except OSError:
+        import linecache
+
+        lines = linecache.cache.get(file)
+        if lines is None or len(lines) < 3 or not lines[2]:
+            raise
+        return "".join(lines[2]).encode("utf-8")
+
+
 @lru_cache(maxsize=1024)
 def _index(file: str) -> _Index | None:
     try:
-        source = Path(file).read_bytes()
-        tree = ast.parse(source, filename=file)
+        tree = ast.parse(source(file), filename=file)
     except (OSError, ValueError, SyntaxError, RecursionError):
         return None
     scopes: list[Scope] = []

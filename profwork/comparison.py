@@ -2,7 +2,9 @@
 
 A side is a run directory (a profiling run or a `bench` run) or any profile file profwork reads.
 Profiling runs give per-function deltas and the diff flame graph; bench runs give repeats, which
-the gate's rank test reads. Analyses live in `analyses.compare`; this module only does I/O:
+the gate's rank test reads, and so do runs taken with `--repeat` (each iteration's time, and for
+cprofile each heavy function's time per iteration). Analyses live in `analyses.compare`; this
+module only does I/O:
 
     BASE, NEW ─load_side→ Side (+ Profile) ─compare→ Comparison ─render→ diff.svg, report.html,
     compare.json ─finish→ profiling_results/<target>/<stamp>-compare/
@@ -25,9 +27,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from profwork.analyses.compare import Comparison, GateResult, Side, compare, gate
+from profwork import specs
+from profwork.analyses.compare import (
+    Comparison,
+    GateResult,
+    Key,
+    Side,
+    compare,
+    function_key,
+    gate,
+)
 from profwork.errors import InputError, ProfworkError
-from profwork.model import Profile
+from profwork.model import Frame, FrameKind, Profile
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit, is_run, list_runs
 
 BASELINES = "baselines"
@@ -83,7 +94,8 @@ def _side_of(
     meta = profile.metadata
     method = method or _text(meta.get("method"))
     rate = options.get("rate", meta.get("rate"))
-    repeats = meta.get("repeats")
+    # each iteration's seconds (--repeat): they judge a total in seconds, never one in bytes
+    repeats = meta.get("repeats") if profile.unit == "seconds" else None
     return Side(
         label=label,
         unit=profile.unit,
@@ -93,7 +105,25 @@ def _side_of(
         clock=clock_of(method, options),
         target=target or _text(meta.get("target")),
         repeats=tuple(float(r) for r in repeats) if isinstance(repeats, list) else (),
+        function_repeats=_function_repeats(meta.get("function_repeats")),
     )
+
+
+def _function_repeats(items: object) -> dict[Key, tuple[float, ...]]:
+    """A profile's per-function repeats (`metadata["function_repeats"]`, the cprofile method
+    under `--repeat`) by the key functions are matched on."""
+    out: dict[Key, tuple[float, ...]] = {}
+    if not isinstance(items, list):
+        return out
+    for item in items:
+        try:
+            frame = Frame(
+                item["function"], item["file"], int(item["line"]), FrameKind(item["kind"])
+            )
+            out[function_key(frame)] = tuple(float(v) for v in item["cumulative"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _text(value: object) -> str | None:
@@ -159,7 +189,9 @@ def write_run(
 
     started = datetime.now().astimezone()
     target = comparison.new.target or comparison.base.target or "compare"
-    run_dir = RunDir(output or DEFAULT_BASE, target, "compare", started)
+    # a target given as a file (`/src/etl.py:main`) is named by its slug, as its runs are:
+    # never an absolute path that would take the comparison out of the output directory
+    run_dir = RunDir(output or DEFAULT_BASE, specs.slug(target), "compare", started)
     try:
         svg = None
         if base_profile is not None and new_profile is not None:

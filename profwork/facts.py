@@ -36,6 +36,8 @@ class RunFacts:
     exit_code: int | None = None
     notes: tuple[str, ...] = ()
     setup_failed: bool = False
+    # under `--repeat N`: the seconds each measured iteration took (the gate's repeats)
+    iterations: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class RunFacts:
             "exit_code": self.exit_code,
             "notes": list(self.notes),
             "setup_failed": self.setup_failed,
+            "iterations": list(self.iterations),
         }
 
     @classmethod
@@ -58,6 +61,7 @@ class RunFacts:
         metrics = data.get("metrics")
         exit_code = data.get("exit_code")
         notes = data.get("notes")
+        iterations = data.get("iterations")
         return cls(
             status=status if status in STATUSES else "error",
             duration=float(duration) if isinstance(duration, int | float) else None,
@@ -72,4 +76,7 @@ class RunFacts:
             exit_code=exit_code if isinstance(exit_code, int) else None,
             notes=tuple(str(n) for n in notes) if isinstance(notes, list | tuple) else (),
             setup_failed=bool(data.get("setup_failed", False)),
+            iterations=tuple(float(t) for t in iterations if isinstance(t, int | float))
+            if isinstance(iterations, list | tuple)
+            else (),
         )

@@ -199,7 +199,9 @@ def _scan(file: str) -> tuple[dict[int, str], list[tuple[str, bool] | None]]:
     def/class containing it (name, is_function), for lambdas and comprehensions. Empty when the
     file is unreadable."""
     try:
-        text = Path(file).read_text(encoding="utf-8", errors="replace")
+        from profwork.codelines import source
+
+        text = source(file).decode("utf-8", errors="replace")
     except (OSError, ValueError):
         return {}, []
     defs: dict[int, str] = {}

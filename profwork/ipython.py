@@ -1,11 +1,12 @@
 """The IPython extension: `%load_ext profwork`, then
 
-    %profwork [-m METHOD] [--top N] [-o DIR] [--rate HZ] STATEMENT
-    %%profwork [-m METHOD] [--top N] [-o DIR] [--rate HZ]
+    %profwork [-m METHOD] [--top N] [-o DIR] [--rate HZ] [--no-sql] STATEMENT
+    %%profwork [-m METHOD] [--top N] [-o DIR] [--rate HZ] [--no-sql]
     ...cell...
 
 profile the statement or the cell in the kernel's own namespace (`profwork.profile`, so the same
-methods: cprofile, pyinstrument, pyspy), save a run directory (`<output>/cell/<stamp>-<method>/`)
+methods: cprofile, pyinstrument, memory, pyspy; the SQL the cell executes is captured unless
+`--no-sql`), save a run directory (`<output>/cell/<stamp>-<method>/`)
 and display the verdict, the summary table and the flame graph inline. The run is also left in
 the namespace as `_profwork_run`. Bad options are one line (IPython's `UsageError`); an exception
 in the cell is recorded in the run and shown as IPython shows any.
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("-o", "--output", default=None)
     parser.add_argument("--rate", type=float, default=None)
+    parser.add_argument("--no-sql", action="store_true")
     return parser
 
 
@@ -76,7 +78,8 @@ class ProfworkMagics(Magics):
     def profwork(self, line: str, cell: str | None = None) -> None:
         """Profile a statement (`%profwork STATEMENT`) or a cell (`%%profwork`), save the run
         and show its summary and flame graph. Options: -m METHOD (cprofile, pyinstrument,
-        pyspy), --top N, -o DIR (default ./profiling_results), --rate HZ."""
+        memory, pyspy), --top N, -o DIR (default ./profiling_results), --rate HZ, --no-sql
+        (leave the SQL uncaptured)."""
         from IPython.display import display
 
         from profwork.block import Block
@@ -97,6 +100,7 @@ class ProfworkMagics(Magics):
                 options.method,
                 name="cell",
                 rate=options.rate,
+                sql=not options.no_sql,
                 output=options.output,
                 top=options.top,
                 caller=sys._getframe(),

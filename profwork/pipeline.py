@@ -3,6 +3,10 @@
     spec ─resolve→ Target ─bind→ BoundTarget ─METHOD.run→ RawArtefact (raw/)
       ─METHOD.normalise→ Profile ─analyse→ Summary ─renderers→ files ─finish→ run directory
 
+`complete` is the part from the `RawArtefact` on: `run`, `attach` and a profiled block
+(`profwork.block`, which records with the method's `Recorder` instead of `METHOD.run`) all end
+through it.
+
 SQL is captured around `METHOD.run` into `queries.json` in the run directory (`sqlcapture`:
 `runner.execute` installs the probe, whatever the method) unless `--no-sql`; the analysis reads
 it back with the run's `--n1-threshold`, as `profwork report` does later.
@@ -116,7 +120,7 @@ def run(
         command=tuple(command_line),
         git_commit=commit,
     )
-    result = _complete(profiler, raw, run_dir, info, top, on_stage)
+    result = complete(profiler, raw, run_dir, info, top=top, on_stage=on_stage)
     return dataclasses.replace(result, exit_code=raw.facts.exit_code)
 
 
@@ -177,7 +181,7 @@ def attach(
         command=tuple(command if command is not None else sys.argv),
         git_commit=git_commit(),
     )
-    result = _complete(profiler, raw, run_dir, info, top, on_stage)
+    result = complete(profiler, raw, run_dir, info, top=top, on_stage=on_stage)
     return dataclasses.replace(result, process_exited=bool(raw.meta.get("process_exited")))
 
 
@@ -196,15 +200,22 @@ def _recorded(options: MethodOptions, raw: RawArtefact) -> dict[str, Any]:
     return {**options.to_json(), **used, "rate": raw.meta.get("rate")}
 
 
-def _complete(
+def complete(
     profiler: Method,
     raw: RawArtefact,
     run_dir: RunDir,
     info: RunInfo,
-    top: int,
-    on_stage: Stage,
+    *,
+    top: int = 15,
+    on_stage: Stage = _quiet,
 ) -> RunResult:
-    """normalise → analyse → render → finish, keeping what was measured if any step fails:
+    """Turn what a method recorded into a finished run directory: the second half of every
+    run, shared by `run`, `attach` and a profiled block (`profwork.block`), which each record
+    `raw` (the method's `RawArtefact`, with its `RunFacts`) into `run_dir.raw` their own way.
+    SQL captured during the recording is read from `run_dir`'s `queries.json` when the
+    recorder wrote it there (`sqlcapture`).
+
+    normalise → analyse → render → finish, keeping what was measured if any step fails:
     Ctrl-C finishes the run as `interrupted` with what was written; a failure to write (a
     full disk) leaves the temporary directory with its raw data and says where. The manifest
     is built once, when its facts are known: the artefacts written and the summary's notes."""

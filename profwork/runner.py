@@ -120,11 +120,16 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
                     # timed outside the hook, so that the clock calls are not profiled
                     started = time.perf_counter()
                     hook.start()
+                    stamps = [started]
                     try:
-                        result = _iterations(call, hook, repeat)
+                        result = _iterations(call, hook, repeat, stamps)
                     finally:
                         hook.stop()
-                        facts = replace(facts, duration=time.perf_counter() - started)
+                        facts = replace(
+                            facts,
+                            duration=time.perf_counter() - started,
+                            iterations=_durations(stamps),
+                        )
             finally:
                 # however the body ended: under py-spy, the sampling stops before the teardown
                 sql.stop()
@@ -170,7 +175,9 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
     return facts
 
 
-def _iterations(call: Callable[[], Any], hook: Hook, repeat: int | None) -> Any:
+def _iterations(
+    call: Callable[[], Any], hook: Hook, repeat: int | None, stamps: list[float]
+) -> Any:
     if repeat is None:
         return call()
     metrics: Any = None
@@ -180,8 +187,21 @@ def _iterations(call: Callable[[], Any], hook: Hook, repeat: int | None) -> Any:
         if Metrics in type(result).__mro__:
             metrics = result
         del result
-        hook.iteration_done(index)
+        _iteration_done(hook, index, stamps)
     return metrics
+
+
+def _iteration_done(hook: Hook, index: int, stamps: list[float]) -> None:
+    """Between two iterations: the time the one that ended took (`stamps`: when each began and
+    ended), then the hook's look (kept out of both)."""
+    stamps.append(time.perf_counter())
+    hook.iteration_done(index)
+    stamps.append(time.perf_counter())
+
+
+def _durations(stamps: list[float]) -> tuple[float, ...]:
+    """Each iteration's seconds, from `[start, end, start, end, …, start]`."""
+    return tuple(end - start for start, end in zip(stamps[0::2], stamps[1::2], strict=False))
 
 
 # The functions that call a target's body, innermost last on every stack: `execute`, its

@@ -40,6 +40,10 @@ def _marker(callers: Iterable[Callable[..., Any]]) -> dict[str, tuple[str, ...]]
 # Exported by the runner, defined beside the functions that call the body.
 _BODY_CALLERS = _marker(BODY_CALLERS)
 
+# profwork's own edges of a profiled block (`with profwork.profile()`, `profwork.block`): a sample
+# taken while the block starts or stops its profiler is time around the block, not in it.
+_BLOCK_EDGES = frozenset({"Block.__enter__", "Block.__exit__"})
+
 
 def collapse(items: Iterable[tuple[Stack, float]]) -> dict[Stack, float]:
     """Add up the weights of equal stacks."""
@@ -74,11 +78,17 @@ def trim_above_body(stack: Stack) -> Stack | None:
 
     The cut is after the last frame of profwork's runner (or the target wrapper that calls the
     body), so that profwork code the body itself calls stays visible. A stack without one loses
-    only its leading profwork frames. None for a stack that is all profwork, or whose first frame
-    below the runner is profwork's (time spent around the body, not in it)."""
+    only its leading profwork frames. None for a stack that is all profwork, whose first frame
+    below the runner is profwork's, or that passes through a profiled block's `__enter__` or
+    `__exit__` (time spent around the body, not in it)."""
     lead = leading_pseudo(stack)
     for index in range(len(stack) - 1, lead - 1, -1):
-        if calls_body(stack[index]):
+        frame = stack[index]
+        if frame.kind is not FrameKind.PROFWORK:
+            continue
+        if frame.function in _BLOCK_EDGES and frame.file.endswith("/profwork/block.py"):
+            return None
+        if calls_body(frame):
             rest = stack[index + 1 :]
             # below the runner but not in the body: the hook's start/stop and the py-spy child's
             # handshake (`before_body`/`after_body`) are profwork's time around the body

@@ -65,6 +65,88 @@ def test_the_cell_magic_profiles_the_cell_saves_a_run_and_shows_summary_and_flam
     assert shell.user_ns["fib"](10) == 55
 
 
+MEMORY_CELL = """\
+def build_index(n):
+    return {i: str(i) * 20 for i in range(n)}
+
+index = build_index(20_000)
+"""
+
+
+def test_the_cell_magic_profiles_memory_in_bytes(shell: InteractiveShell, tmp_path: Path) -> None:
+    result, shown = run_cell(shell, f"%%profwork -m memory --top 3 -o {tmp_path}\n{MEMORY_CELL}")
+    assert result.success, result.error_in_exec  # type: ignore[attr-defined]
+    run = shell.user_ns["_profwork_run"]
+    assert run.status == "ok" and run.manifest.method == "memory"
+    assert run.profile.unit == "bytes" and (run.path / "memory.json").is_file()
+    # the cell's function, by its name (the shell keeps the cell's source), holds the bytes
+    building = run.profile.find("build_index")
+    assert building and building[0].kind.value == "user"
+    assert run.profile.cumulative()[building[0]] > 1_000_000
+    assert not run.profile.find("run_cell") and not run.profile.find("ProfworkMagics")
+    assert not any(f.kind.value == "profwork" for s in run.profile.stacks for f in s)
+    html = shown[-1]["text/html"]
+    assert "build_index" in html and "MiB" in html and "<svg" in html
+    assert len(shell.user_ns["index"]) == 20_000
+
+
+def test_the_python_api_in_the_shell_profiles_a_block_and_displays_it(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    """`with profwork.profile(...)` typed into the shell, for time and for memory; the block,
+    displayed, shows the verdict, the table and the flame graph."""
+    for method, unit in (("cprofile", "seconds"), ("memory", "bytes")):
+        cell = (
+            f"{MEMORY_CELL.replace('index = build_index(20_000)', '')}"
+            "import profwork\n"
+            f"with profwork.profile(method={method!r}, output={str(tmp_path)!r}) as block:\n"
+            "    index = build_index(20_000)\n"
+            "from IPython.display import display\n"
+            "display(block)\n"
+        )
+        result, shown = run_cell(shell, cell)
+        assert result.success, result.error_in_exec  # type: ignore[attr-defined]
+        block = shell.user_ns["block"]
+        assert block.run.manifest.method == method and block.profile.unit == unit
+        assert block.profile.find("build_index")
+        assert not block.profile.find("run_cell")
+        html = shown[-1]["text/html"]
+        assert "Most of the work is in" in html and "build_index" in html and "<svg" in html
+
+
+SQL_CELL = """\
+import sqlite3
+db = sqlite3.connect(":memory:")
+db.execute("CREATE TABLE clients (id INTEGER PRIMARY KEY, name TEXT)")
+db.executemany("INSERT INTO clients (name) VALUES (?)", [(f"c{i}",) for i in range(30)])
+
+def client_names(db):
+    return [db.execute("SELECT name FROM clients WHERE id = ?", (i,)).fetchone()[0]
+            for i in range(1, 31)]
+
+names = client_names(db)
+"""
+
+
+def test_the_cell_magic_captures_the_cells_sql_and_shows_the_n_plus_one(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    result, shown = run_cell(shell, f"%%profwork -o {tmp_path}\n{SQL_CELL}")
+    assert result.success, result.error_in_exec  # type: ignore[attr-defined]
+    run = shell.user_ns["_profwork_run"]
+    assert (run.path / "queries.json").is_file()
+    worst = run.summary.nplusone.worst
+    assert worst is not None and worst.what == "SELECT name FROM clients WHERE id = ?"
+    assert worst.total == 30 and "client_names" in worst.site
+    assert len(shell.user_ns["names"]) == 30
+    # --no-sql: the same cell, nothing captured
+    result, _ = run_cell(shell, f"%%profwork --no-sql -o {tmp_path}\n{SQL_CELL}")
+    assert result.success, result.error_in_exec  # type: ignore[attr-defined]
+    run = shell.user_ns["_profwork_run"]
+    assert not (run.path / "queries.json").exists()
+    assert run.summary.nplusone.statements is None
+
+
 def test_the_line_magic_profiles_one_statement(shell: InteractiveShell, tmp_path: Path) -> None:
     shell.run_cell(CELL_CODE.replace("busy()\n", ""))
     result, shown = run_cell(shell, f"%profwork -o {tmp_path} busy()")

@@ -35,6 +35,9 @@ def test_the_notebook_runs_top_to_bottom_on_a_real_kernel(tmp_path: Path, name: 
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("<svg" in h and "Hotspot: " in h for h in html)
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    if name == "explore_pstats.ipynb":
+        # the db target's lazy loading: the N+1 finding, captured from the run's SQL, as a table
+        assert any("<table" in h and "SELECT" in h and "per unit of work" in h for h in html), html
 
 
 @pytest.mark.parametrize("name", ["explore_pstats.ipynb", "compare_runs.ipynb"])

@@ -14,7 +14,9 @@ the `compare` run directory is `profwork.comparison`'s job.
   time, without it CPU time) are not comparable; `compare` refuses them unless forced, and a
   forced comparison carries the warning into every output.
 - **The gate** (`gate`): the total or one of the top functions regressing past the threshold
-  fails it; when both sides hold repeats, the total's change must also pass `stats.differ`.
+  fails it; when both sides hold repeats, the total's change must also pass `stats.differ`, and
+  so must a function's when both sides hold its time per iteration (`Side.function_repeats`:
+  cprofile runs taken with `--repeat`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class Side:
     clock: str | None = None  # "cpu", "wall", "gil" where the method lets it differ
     target: str | None = None
     repeats: tuple[float, ...] = ()  # per-iteration measurements (bench timings), when any
+    # per function, its cumulative figure in each iteration (profiles taken with --repeat)
+    function_repeats: Mapping[Key, tuple[float, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +127,7 @@ class Side:
             "clock": self.clock,
             "target": self.target,
             "repeats": len(self.repeats),
+            "functions_with_repeats": len(self.function_repeats),
         }
 
 
@@ -268,6 +273,8 @@ class Comparison:
     functions: tuple[FunctionDelta, ...]  # by the size of the cumulative change, largest first
     warnings: tuple[str, ...] = ()
     total_verdict: Verdict | None = None  # when both sides hold repeats
+    # per function, when both sides hold its repeats: is its change real?
+    function_verdicts: Mapping[Key, Verdict] = field(default_factory=dict)
 
     @property
     def unit(self) -> Unit:
@@ -303,6 +310,10 @@ class Comparison:
                 "total_delta": self.total_delta,
                 "total_relative": self.total_relative,
                 "total_verdict": self.total_verdict.to_dict() if self.total_verdict else None,
+                "function_verdicts": [
+                    {"module": module, "function": function, **verdict.to_dict()}
+                    for (module, function), verdict in sorted(self.function_verdicts.items())
+                ],
                 "warnings": list(self.warnings),
                 "regressions": [f.to_dict() for f in self.regressions(top)],
                 "improvements": [f.to_dict() for f in self.improvements(top)],
@@ -341,7 +352,11 @@ def compare(
     verdict = None
     if base.repeats and new.repeats:
         verdict = differ(base.repeats, new.repeats)
-    return Comparison(base, new, tuple(functions), tuple(warnings), verdict)
+    verdicts = {
+        key: differ(base.function_repeats[key], new.function_repeats[key])
+        for key in base.function_repeats.keys() & new.function_repeats.keys()
+    }
+    return Comparison(base, new, tuple(functions), tuple(warnings), verdict, verdicts)
 
 
 def _function_deltas(
@@ -410,7 +425,8 @@ def gate(
     least `min_share` of the base total (default: the threshold itself, so a function fails the
     gate when it alone costs the run the threshold, even if other functions made up for it; a
     function that doubles from 1% to 2% of one profile is within that profile's noise).
-    With repeats on both sides, the total's growth counts only if `stats.differ` agrees."""
+    With repeats on both sides, the total's growth counts only if `stats.differ` agrees, and a
+    function's only if it agrees on the function's repeats, where both sides hold them."""
     findings = []
     relative = comparison.total_relative
     if relative is not None and relative > threshold:
@@ -424,7 +440,11 @@ def gate(
         if change is None or change <= threshold or function.cumulative_delta < floor:
             continue
         why = f"{_signed(change)} of its cumulative time"
-        findings.append(Finding(function.function, change, True, why))
+        verdict = comparison.function_verdicts.get((function.module, function.function))
+        if verdict is not None:
+            why += f"; {verdict.test}"
+        counted = verdict is None or verdict.real is not False
+        findings.append(Finding(function.function, change, counted, why))
     return GateResult(threshold, tuple(findings))
 
 

@@ -69,8 +69,9 @@ class RawArtefact:
         self, method: str, *, rate: float | None, threads: int, notes: Sequence[str]
     ) -> dict[str, Any]:
         """What every method's `Profile` says about its run: the method, the rate used, threads,
-        and the body's duration and status from `facts`, with the notes to show."""
-        return {
+        and the body's duration and status from `facts`, with the notes to show; under
+        `--repeat`, each iteration's seconds (`repeats`, what `compare`'s rank test reads)."""
+        data: dict[str, Any] = {
             "method": method,
             "rate": rate,
             "threads": threads,
@@ -78,6 +79,9 @@ class RawArtefact:
             "status": self.facts.status,
             "notes": list(notes),
         }
+        if self.facts.iterations:
+            data["repeats"] = list(self.facts.iterations)
+        return data
 
     def save(self) -> None:
         """Write `raw/meta.json` so that the run can be normalised again (`profwork report`)."""

@@ -8,6 +8,12 @@ one profiler per new thread (cProfile only hooks the thread that enabled it). Ea
 are written to `raw/` as cProfile's own pstats files and merged at normalise time, each thread's
 stacks under its own `thread` root. Qualified names come from the code objects that
 `getstats()` returns, written to `raw/qualnames.json`.
+
+Under `--repeat N`, the calling thread's profiler is read (`getstats()`, while it runs) after
+each iteration, so that each of the heaviest functions has its cumulative time per iteration
+(`raw/repeats.json`, `metadata["function_repeats"]`): what lets `compare`'s rank test judge a
+function's change, not only the total's. The reads are left out of the statistics (the reader
+drops the profiler's own entries) and of the iterations' times.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from profwork.stacktree import StackTree
 from profwork.targets import BoundTarget
 
 QUALNAMES = "qualnames.json"
+REPEATS = "repeats.json"
+REPEATED_FUNCTIONS = 50  # the heaviest functions whose time per iteration is kept
 
 
 @dataclass
@@ -59,9 +67,36 @@ class _Profilers(runner.Hook):
         threading.setprofile(self._on_new_thread)
         self.main.enable()
 
+    # under --repeat: after each iteration, each function's cumulative seconds so far
+    snapshots: list[dict[str, float]] = field(default_factory=list)
+
     def stop(self) -> None:
         self.main.disable()
         threading.setprofile(None)
+
+    def iteration_done(self, index: int) -> None:
+        self.snapshots.append({_entry_key(e.code): e.totaltime for e in self.main.getstats()})
+
+    def repeats(self) -> list[dict[str, Any]]:
+        """The heaviest functions' cumulative seconds in each iteration (`raw/repeats.json`)."""
+        if not self.snapshots:
+            return []
+        last = self.snapshots[-1]
+        heaviest = sorted(last, key=lambda k: -last[k])[:REPEATED_FUNCTIONS]
+        out = []
+        for key in heaviest:
+            totals = [snapshot.get(key, 0.0) for snapshot in self.snapshots]
+            per = [b - a for a, b in zip([0.0, *totals], totals, strict=False)]
+            out.append({"key": key, "cumulative": per})
+        return out
+
+
+def _entry_key(code: CodeType | str) -> str:
+    """A `getstats()` entry as `qualnames.json` keys it (`file:line:name`; `~:0:name` for
+    built-ins, as pstats files them)."""
+    if isinstance(code, CodeType):
+        return f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}"
+    return f"~:0:{code}"
 
 
 def _qualnames(profiler: cProfile.Profile, into: dict[str, str]) -> None:
@@ -100,10 +135,13 @@ class CProfileMethod:
             threads.append({"file": filename, "name": name, "native_id": native_id})
             files.append(filename)
         (raw_dir / QUALNAMES).write_text(json.dumps(names), encoding="utf-8")
+        repeats = profilers.repeats()
+        if repeats:
+            (raw_dir / REPEATS).write_text(json.dumps(repeats), encoding="utf-8")
         raw = RawArtefact(
             directory=raw_dir,
             format="pstats",
-            files=(*files, QUALNAMES),
+            files=(*files, QUALNAMES, *((REPEATS,) if repeats else ())),
             facts=facts,
             meta={
                 "sys_paths": SysPaths.current(bound.target.user_paths).to_json(),
@@ -146,15 +184,45 @@ class CProfileMethod:
                 "thread's time, not the wall-clock duration. Threads started before the body "
                 "(in setup) were not profiled"
             )
+        metadata = {
+            **raw.run_metadata(self.name, rate=None, threads=len(parts), notes=notes),
+            "stacks": "rebuilt from the caller graph",
+        }
+        repeated = _function_repeats(raw.directory / REPEATS, classifier, names)
+        if repeated:
+            metadata["function_repeats"] = repeated
         return Profile(
             unit="seconds",
             stacks=thread_rule(stacks, threads=bool(raw.meta.get("options", {}).get("threads"))),
             stats=stats,
-            metadata={
-                **raw.run_metadata(self.name, rate=None, threads=len(parts), notes=notes),
-                "stacks": "rebuilt from the caller graph",
-            },
+            metadata=metadata,
         )
+
+
+def _function_repeats(
+    path: Path, classifier: Classifier, names: dict[str, str]
+) -> list[dict[str, Any]]:
+    """`raw/repeats.json` with each function named as the statistics name it: function, file,
+    line, kind and its cumulative seconds per iteration (profwork's own left out)."""
+    if not path.exists():
+        return []
+    out = []
+    for item in json.loads(path.read_text(encoding="utf-8")):
+        key = str(item["key"])
+        file, line, name = key.rsplit(":", 2) if not key.startswith("~:0:") else ("~", "0", key[4:])
+        frame = classifier.frame(names.get(key, name), file, int(line))
+        if frame.kind is FrameKind.PROFWORK:
+            continue
+        out.append(
+            {
+                "function": frame.function,
+                "file": frame.file,
+                "line": frame.line,
+                "kind": frame.kind.value,
+                "cumulative": [float(v) for v in item["cumulative"]],
+            }
+        )
+    return out
 
 
 METHOD = CProfileMethod()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from profwork import runner
 from profwork.analyses.memory import DEFAULT_THRESHOLD
@@ -22,6 +23,9 @@ from profwork.memtrace import MEMORY_FILE, MemoryRecorder
 from profwork.methods import MethodOption, MethodOptions, RawArtefact, integer, number, positive
 from profwork.model import Profile, Unit
 from profwork.targets import BoundTarget
+
+if TYPE_CHECKING:
+    from profwork.facts import RunFacts
 
 
 def _depth(value: int) -> int:
@@ -94,6 +98,11 @@ class MemoryMethod:
         raw.save()
         return raw
 
+    def recorder(self, options: MethodOptions, caller: FrameType) -> BlockRecorder:
+        """`with profwork.profile(method="memory")`: tracemalloc over the block (see
+        `profwork.block.BlockMethod`)."""
+        return BlockRecorder(options, caller)
+
     def normalise(self, raw: RawArtefact) -> Profile:
         from profwork.readers.tracemalloc import read_tracemalloc
 
@@ -114,6 +123,92 @@ class MemoryMethod:
                 **raw.run_metadata(self.name, rate=None, threads=1, notes=notes),
             },
         )
+
+
+def _stack_depth(frame: FrameType | None) -> int:
+    depth = 0
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
+class BlockRecorder:
+    """The memory method over a block in this process: the same recorder and raw artefact as a
+    target run, so the same normalisation (unit bytes, peak, RSS timeline, sites).
+
+    tracemalloc keeps the newest frames of each allocation, and the block may run deep in a
+    notebook kernel: it keeps `--frame-depth` frames below the block's caller (the caller's own
+    depth is added), and the stacks are cut at the caller frame as py-spy's are."""
+
+    def __init__(self, options: MethodOptions, caller: FrameType) -> None:
+        self.options = options
+        self.caller = caller
+        depth = min(FRAME_DEPTH.of(options) + _stack_depth(caller), 65535)
+        self.memory = MemoryRecorder(frame_depth=depth, interval=float(INTERVAL.of(options)))
+
+    def start(self) -> None:
+        self.memory.before_body()
+        self.memory.start()
+
+    def stop(self) -> None:
+        try:
+            self.memory.stop()
+        finally:
+            self.memory.after_body()
+
+    def artefact(self, raw_dir: Path, facts: RunFacts) -> RawArtefact:
+        from profwork.block import sys_paths
+
+        files = self.memory.write(raw_dir, shlex.join(sys.argv))
+        cut_at_caller(raw_dir / MEMORY_FILE, self.caller)
+        raw = RawArtefact(
+            directory=raw_dir,
+            format="tracemalloc",
+            files=files,
+            facts=facts,
+            meta={
+                "sys_paths": sys_paths(self.caller),
+                "options": self.options.to_json(),
+                "rate": None,
+                "leak_threshold": float(LEAK_THRESHOLD.of(self.options)) * 1e6,
+            },
+        )
+        raw.save()
+        return raw
+
+
+def cut_at_caller(path: Path, caller: FrameType) -> None:
+    """Leave out, in a block's `tracemalloc.json`, the frames above the caller frame (the
+    kernel, the test runner) and the allocations of profwork's own edges of the block (its
+    `__enter__`/`__exit__`); stacks without the caller (other threads, or deeper than the frame
+    depth) are kept whole."""
+    import json
+
+    from profwork import block
+
+    code = caller.f_code
+    lines = [line for _, _, line in code.co_lines() if line is not None]
+    first, last = code.co_firstlineno, max(lines, default=code.co_firstlineno)
+    edges = str(Path(block.__file__).resolve())
+
+    def cut(frames: list[list[Any]]) -> list[list[Any]] | None:
+        for at, (file, line) in enumerate(frames):
+            if file == code.co_filename and first <= line <= last:
+                below = frames[at + 1 : at + 2]
+                if below and str(Path(below[0][0]).resolve()) == edges:
+                    return None  # profwork's own edges of the block
+                return frames[at:]
+        return frames
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("end", "peak"):
+        kept = []
+        for item in data[key]:
+            frames = cut(item["frames"])
+            if frames is not None:
+                kept.append({**item, "frames": frames})
+        data[key] = kept
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 METHOD = MemoryMethod()

@@ -38,6 +38,8 @@ _LSPROF_ENTRIES = frozenset(
     {
         "<method 'disable' of '_lsprof.Profiler' objects>",
         "<method 'enable' of '_lsprof.Profiler' objects>",
+        # read between iterations under --repeat (the cprofile method's per-function repeats)
+        "<method 'getstats' of '_lsprof.Profiler' objects>",
     }
 )
 
