@@ -142,7 +142,7 @@ def import_profile(
         started_at=started.isoformat(timespec="seconds"),
         command=tuple(command),
     )
-    return pipeline.complete(_Read(profile), raw, run_dir, info, top, on_stage)
+    return pipeline.complete(_Read(profile), raw, run_dir, info, top=top, on_stage=on_stage)
 
 
 def _raw_name(path: Path) -> str:

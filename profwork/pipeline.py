@@ -211,7 +211,8 @@ def complete(
 ) -> RunResult:
     """Turn what a method recorded into a finished run directory: the second half of every
     run, shared by `run`, `attach` and a profiled block (`profwork.block`), which each record
-    `raw` (the method's `RawArtefact`, with its `RunFacts`) into `run_dir.raw` their own way.
+    `raw` (the method's `RawArtefact`, with its `RunFacts`) into `run_dir.raw` their own way
+    (and `profwork import`, whose raw artefact is a copy of a profile file).
     SQL captured during the recording is read from `run_dir`'s `queries.json` when the
     recorder wrote it there (`sqlcapture`).
 
@@ -280,19 +281,6 @@ def complete(
             exit_code=1,
         ) from exc
     return RunResult(path, done, profile, summary)
-
-
-def complete(
-    method: Method,
-    raw: RawArtefact,
-    run_dir: RunDir,
-    info: RunInfo,
-    top: int = 15,
-    on_stage: Stage = _quiet,
-) -> RunResult:
-    """The arrows after the method, for a raw artefact made elsewhere (`profwork.importing`:
-    a profile file copied into `raw/`): normalise → analyse → render → finish."""
-    return _complete(method, raw, run_dir, info, top, on_stage)
 
 
 def _threshold(options: Mapping[str, Any]) -> int:
