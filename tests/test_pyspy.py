@@ -155,32 +155,58 @@ def test_attach_records_a_live_process_for_a_duration(
     assert summary["hotspots"][0]["function"] in ("checksum", "checksum.<locals>.<genexpr>")
 
 
+def _pyspy_sampling(pid: int) -> bool:
+    """Whether a py-spy process is recording `pid` (its command line names the PID)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"py-spy" in arg for arg in argv[:2]) and str(pid).encode() in argv:
+            return True
+    return False
+
+
 def test_a_process_that_exits_mid_attach_ends_the_recording_normally(
     tmp_path: Path, results: Path
 ) -> None:
+    # GIVEN a job that runs until told to stop, so that it is sure to end mid-recording however
+    # long profwork takes to start on a busy machine
+    stop = tmp_path / "stop"
     script = write(
         tmp_path / "short_job.py",
-        """
-        import time
+        f"""
+        import os, time
         def job():
-            end = time.time() + 1.5
-            while time.time() < end:
+            end = time.time() + 60
+            while time.time() < end and not os.path.exists({str(stop)!r}):
                 sum(range(1000))
         job()
         """,
     )
     proc = subprocess.Popen([sys.executable, str(script)])
     try:
-        time.sleep(0.3)
-        done = profwork("attach", str(proc.pid), "-d", "20", "-o", str(results))
+        attach = subprocess.Popen(
+            [PROFWORK, "attach", str(proc.pid), "-d", "40", "-o", str(results)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while not _pyspy_sampling(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # a second of samples, then the job ends
+        stop.touch()
+        stdout, stderr = attach.communicate(timeout=60)
     finally:
+        stop.touch()
         proc.wait(timeout=30)
-    assert done.returncode == 0, done.stderr
+    assert attach.returncode == 0, stderr
     manifest = json.loads((only_run(results) / "manifest.json").read_text())
     assert manifest["status"] == "ok"
-    assert manifest["duration"] < 10
+    assert manifest["duration"] < 30  # it ended with the job, not after its 40 s
     assert any("exited" in note for note in manifest["notes"])
-    assert "exited" in done.stdout
+    assert "exited" in stdout
 
 
 def test_ctrl_c_ends_an_open_ended_attach_normally(
