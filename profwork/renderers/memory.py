@@ -219,6 +219,9 @@ class MemoryJson:
 
     name = "memory"
     filename = "memory.json"
+    # what `profwork convert --to memory` says of a run without memory figures
+    needs = "only runs of -m memory have memory figures"
+    remedy = "profile with `profwork run TARGET -m memory`, then convert that run"
 
     def applies(self, profile: Profile, summary: Summary) -> bool:
         return summary.memory is not None
