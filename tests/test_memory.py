@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROFWORK, only_run, profwork, write
+from tests.conftest import PROFWORK, only_run, profwork, profwork_interrupted, write
 
 KNOWN = 30_000_000  # bytes the known allocator holds at once
 
@@ -285,6 +285,39 @@ def test_the_body_runs_on_the_setups_thread_with_its_context_and_signals(
     run = run_memory(tmp_path, results, THREAD_BOUND)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "ok", manifest.get("error")
+
+
+SLEEPER = """
+    import time
+
+    KEPT = []
+
+
+    def hold():
+        KEPT.append(bytearray(3_000_000))
+
+
+    def body():
+        hold()
+        time.sleep(120)  # blocked in a system call when Ctrl-C comes
+"""
+
+
+def test_ctrl_c_interrupts_a_blocked_body_and_keeps_what_was_measured(
+    tmp_path: Path, results: Path
+) -> None:
+    # the body's own stack is on the main thread: the signal interrupts the sleep at once
+    file = write(tmp_path / "sleeper.py", SLEEPER)
+    done = profwork_interrupted(
+        "run", f"{file}:body", "-m", "memory", "-o", str(results), after=4.0
+    )
+    assert done.returncode == 130, done.stderr
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["duration"] < 60
+    memory = json.loads((run / "memory.json").read_text())
+    assert memory["sites_by_end"][0]["function"] == "hold"
 
 
 HOG = """
