@@ -448,6 +448,13 @@ def convert(
     renderer = get_renderer(to)
     output = _conversion_output(path, renderer.filename, output)
     profile, summary = summarise(path, top=top, unit=unit)
+    if isinstance(renderer, OptionalRenderer) and not renderer.applies(profile, summary):
+        # nothing to write (memory.json of a run without memory figures): no empty file
+        raise ProfworkError(
+            f"{path} has nothing to write as {renderer.filename}: "
+            + getattr(renderer, "needs", f"--to {to} applies to some runs only"),
+            remedy=getattr(renderer, "remedy", "choose another format with --to"),
+        )
     try:
         with rundir.replacing(output) as out:
             write_artefacts(profile, summary, lambda _: _kept_open(out), names=[renderer.name])

@@ -69,6 +69,11 @@ class Hook:
         """Under `--repeat`, after each measured iteration (0 first), inside the timed window:
         the memory method's snapshots for the leak check."""
 
+    # Whether the body runs on a stack of its own (`_on_fresh_stack`) rather than below the
+    # CLI, the pipeline and the runner: for a profiler whose cost grows with the depth of the
+    # stack (tracemalloc walks up to its frame limit on every allocation).
+    fresh_stack: bool = False
+
 
 class TargetExit(BaseException):
     """The body called `os._exit(code)`: raised in its place so that the run is kept."""
@@ -122,7 +127,10 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
                     hook.start()
                     stamps = [started]
                     try:
-                        result = _iterations(call, hook, repeat, stamps)
+                        if hook.fresh_stack:
+                            result = _on_fresh_stack(bound.direct_call(state), hook, repeat, stamps)
+                        else:
+                            result = _iterations(call, hook, repeat, stamps)
                     finally:
                         hook.stop()
                         facts = replace(
@@ -202,6 +210,35 @@ def _iteration_done(hook: Hook, index: int, stamps: list[float]) -> None:
 def _durations(stamps: list[float]) -> tuple[float, ...]:
     """Each iteration's seconds, from `[start, end, start, end, …, start]`."""
     return tuple(end - start for start, end in zip(stamps[0::2], stamps[1::2], strict=False))
+
+
+def _on_fresh_stack(
+    call: Callable[[], Any], hook: Hook, repeat: int | None, stamps: list[float]
+) -> Any:
+    """The body (`_iterations` under `--repeat`) in a greenlet: on the same thread (signals,
+    thread-bound objects such as a sqlite connection made in the setup, thread-locals all
+    behave as under the runner) but on a Python stack of its own, whose first frame is the
+    body's (a script's `<module>`: see `BoundTarget.direct_call`).
+
+    Below the CLI, click, the pipeline and the runner, the body starts ~15 frames deep, in long
+    functions: tracemalloc walks up to its frame limit on every allocation and finds each
+    frame's line by scanning its code's line table, which made `-m memory` ~10× slower than a
+    plain tracemalloc runner (benchmarks/README.md). What the body raises, a Ctrl-C included,
+    comes out of `switch` here. The greenlet runs in a copy of the caller's context variables
+    (a new greenlet would start in an empty one); what the body sets in them is set back in
+    the caller's afterwards, for the teardown."""
+    import contextvars
+
+    from greenlet import greenlet  # type: ignore[import-untyped]
+
+    context = contextvars.copy_context()
+    body = greenlet(call if repeat is None else _iterations)
+    body.gr_context = context
+    try:
+        return body.switch() if repeat is None else body.switch(call, hook, repeat, stamps)
+    finally:
+        for variable, value in context.items():
+            variable.set(value)
 
 
 # The functions that call a target's body, innermost last on every stack: `execute`, its

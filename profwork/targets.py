@@ -224,6 +224,16 @@ class BoundTarget:
             return body
         return partial(_call_with_params, body, kwargs)
 
+    def direct_call(self, state: Any) -> Callable[[], Any]:
+        """`body_call(state)`, less the frame of `run_module_code` for a script or `--module`
+        target: the module's code itself, whose `<module>` frame is then the first on the stack.
+        For the memory method, which runs the body on a stack of its own (see
+        `runner._on_fresh_stack`): tracemalloc walks every frame of that stack on every
+        allocation. Other bodies keep their caller, the frame the stack rules trim at."""
+        if self.target.body is run_module_code and not accepted(run_module_code, self.params):
+            return typing.cast(Callable[[], Any], state)
+        return self.body_call(state)
+
     def run_teardown(self, state: Any) -> None:
         if self.target.teardown is None:
             return

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import pstats
+import resource
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import only_run, profwork, write
+from tests.conftest import PROFWORK, only_run, profwork, profwork_interrupted, write
 
 KNOWN = 30_000_000  # bytes the known allocator holds at once
 
@@ -212,3 +214,167 @@ def test_repeat_runs_the_body_n_times_after_one_unmeasured_warm_up_under_any_met
     assert json.loads((run / "manifest.json").read_text())["options"]["repeat"] == 3
     done = profwork("run", f"{file}:body", "--repeat", "0", "-o", str(results))
     assert done.returncode != 0 and "--repeat 0" in done.stderr and "Traceback" not in done.stderr
+
+
+DEEP = """
+    KEPT = []
+
+
+    def inner():
+        KEPT.append(bytearray(2_000_000))
+
+
+    def middle():
+        inner()
+
+
+    def body():
+        middle()
+"""
+
+
+def test_the_body_starts_its_own_stack_so_the_frame_depth_is_all_the_bodys(
+    tmp_path: Path, results: Path
+) -> None:
+    # body → middle → inner (and the one frame that calls the body): 4 frames in all. Below the
+    # CLI and the runner (~15 frames of profwork's) every allocation's stack was deeper than 6
+    # and tracemalloc walked them all; on a stack of its own the body's stacks are whole
+    run = run_memory(tmp_path, results, DEEP, "--frame-depth", "6")
+    data = json.loads((run / "raw" / "tracemalloc.json").read_text())
+    body_items = [
+        item for item in data["end"] if any(file.endswith("work.py") for file, _ in item["frames"])
+    ]
+    assert body_items
+    assert not [item for item in body_items if item["truncated"]]
+    block = max(body_items, key=lambda item: item["size"])
+    assert block["size"] >= 2_000_000 and len(block["frames"]) <= 4
+
+
+THREAD_BOUND = """
+    import contextvars
+    import signal
+    import sqlite3
+    import threading
+
+    # the setup (importing this module) makes objects bound to its thread and context
+    REQUEST = contextvars.ContextVar("request", default="unset")
+    REQUEST.set("set by the setup")
+    DB = sqlite3.connect(":memory:")  # usable only in the thread that made it
+    SETUP_THREAD = threading.get_ident()
+
+
+    def body():
+        assert threading.get_ident() == SETUP_THREAD
+        assert threading.current_thread() is threading.main_thread()
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # only the main thread may do this
+        assert REQUEST.get() == "set by the setup", REQUEST.get()
+        REQUEST.set("set by the body")
+        return DB.execute("select 42").fetchall()
+
+
+    def teardown():
+        assert REQUEST.get() == "set by the body", REQUEST.get()
+"""
+
+
+def test_the_body_runs_on_the_setups_thread_with_its_context_and_signals(
+    tmp_path: Path, results: Path
+) -> None:
+    # its own stack is a greenlet on the same thread, not another thread: a sqlite connection
+    # the setup made, signal handlers and the setup's context variables all work in the body
+    run = run_memory(tmp_path, results, THREAD_BOUND)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "ok", manifest.get("error")
+
+
+SLEEPER = """
+    import time
+
+    KEPT = []
+
+
+    def hold():
+        KEPT.append(bytearray(3_000_000))
+
+
+    def body():
+        hold()
+        time.sleep(120)  # blocked in a system call when Ctrl-C comes
+"""
+
+
+def test_ctrl_c_interrupts_a_blocked_body_and_keeps_what_was_measured(
+    tmp_path: Path, results: Path
+) -> None:
+    # the body's own stack is on the main thread: the signal interrupts the sleep at once
+    file = write(tmp_path / "sleeper.py", SLEEPER)
+    done = profwork_interrupted(
+        "run", f"{file}:body", "-m", "memory", "-o", str(results), after=4.0
+    )
+    assert done.returncode == 130, done.stderr
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["duration"] < 60
+    memory = json.loads((run / "memory.json").read_text())
+    assert memory["sites_by_end"][0]["function"] == "hold"
+
+
+HOG = """
+    HELD = []
+
+
+    def grow():
+        HELD.append(bytearray(8_000_000))
+
+
+    def body():
+        while True:
+            grow()
+"""
+
+
+def _limit_address_space() -> None:
+    limit = 1_000_000_000  # 1 GB: profwork starts in ~300 MB of address space
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def test_a_body_that_exhausts_memory_is_an_error_run_with_what_was_measured(
+    tmp_path: Path, results: Path
+) -> None:
+    file = write(tmp_path / "hog.py", HOG)
+    done = subprocess.run(
+        [PROFWORK, "run", f"{file}:body", "-m", "memory", "-o", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_address_space,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "error"
+    assert "MemoryError" in manifest["error"]
+    assert all((run / name).exists() for name in manifest["artefacts"])
+    # what was measured until then: hundreds of MB traced, charged to the line that grew
+    memory = json.loads((run / "memory.json").read_text())
+    assert memory["traced_peak_bytes"] > 300_000_000
+    assert memory["sites_by_peak"][0]["function"] == "grow"
+    assert memory["rss_peak_bytes"] > 300_000_000
+    folded = (run / "profile.folded").read_text()
+    assert "grow" in folded
+
+
+def test_converting_a_run_without_memory_figures_to_memory_json_is_one_error_line(
+    tmp_path: Path, results: Path
+) -> None:
+    file = write(tmp_path / "work.py", DEEP)
+    assert profwork("run", f"{file}:body", "-o", str(results)).returncode == 0  # cProfile
+    out = tmp_path / "memory.json"
+    done = profwork("convert", str(only_run(results)), "--to", "memory", "-o", str(out))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and line.startswith("profwork: error: ")
+    assert "memory.json" in line and "-m memory" in line  # what is missing, and the remedy
+    assert not out.exists()  # no empty file left behind

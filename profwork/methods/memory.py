@@ -1,8 +1,10 @@
-"""The `memory` method: tracemalloc's allocation stacks and memory_profiler's RSS, in process.
+"""The `memory` method: tracemalloc's allocation stacks and the process's RSS, in process.
 
 The body runs with tracemalloc tracing `--frame-depth` frames per allocation (default 32; the
 depth is the main cost: NOTES.md measured 19–57× with 25 frames on allocation-heavy code, 3–4×
-with one), while a thread samples RSS every `--interval` seconds (see `profwork.memtrace`). The
+with one; the body runs on a stack of its own so that only its frames are walked, see
+`runner._on_fresh_stack`), while a thread samples RSS every `--interval` seconds (see
+`profwork.memtrace`). The
 profile's unit is bytes: the allocations live at the peak of traced memory. Under `--repeat N`
 the recorder snapshots after every iteration, and the summary's leak check flags steady growth
 (`analyses.memory`), past `--leak-threshold` MB or at a site growing in every iteration.
@@ -68,7 +70,8 @@ NOTES = (
     "weights are bytes, not seconds: the stacks are the allocations live at the peak of "
     "traced memory (tracemalloc), and pstats' time fields hold bytes",
     "tracemalloc sees memory allocated through Python's allocators in every thread; RSS "
-    "(memory_profiler) also counts native allocations and tracemalloc's own bookkeeping",
+    "(read with psutil, as memory_profiler reads it) also counts native allocations and "
+    "tracemalloc's own bookkeeping",
 )
 
 

@@ -90,7 +90,7 @@ def timeline_svg(report: MemoryReport) -> str:
     parts.append(f'<polyline fill="none" stroke="#2c7fb8" stroke-width="2" points="{line}"/>')
     parts.append(
         f'<text x="{LEFT + plot_w / 2:.0f}" y="{HEIGHT - 8}" font-size="11" '
-        'text-anchor="middle">RSS (memory_profiler) over time</text>'
+        'text-anchor="middle">RSS over time</text>'
     )
     parts.append("</svg>")
     return "\n".join(parts)
@@ -219,6 +219,9 @@ class MemoryJson:
 
     name = "memory"
     filename = "memory.json"
+    # what `profwork convert --to memory` says of a run without memory figures
+    needs = "only runs of -m memory have memory figures"
+    remedy = "profile with `profwork run TARGET -m memory`, then convert that run"
 
     def applies(self, profile: Profile, summary: Summary) -> bool:
         return summary.memory is not None
