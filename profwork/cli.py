@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
-from profwork.cli_compare import bench, compare, keep_baseline, save_baseline_option
-from profwork.cli_import import import_profile
 from profwork.cli_params import (
     METHOD,
     SQL_OPTIONS,
+    LazyCommand,
+    LazyGroup,
     MethodOptionsCommand,
     PositiveNumber,
     RegistryChoice,
@@ -25,13 +25,12 @@ from profwork.cli_params import (
     given_method_options,
     output_options,
     param_option,
+    save_baseline_option,
     size_option,
     top_option,
     unit_option,
 )
-from profwork.cli_scale import scale
 from profwork.errors import OutputError, ProfworkError
-from profwork.view import view
 
 if TYPE_CHECKING:
     from profwork.methods import Method
@@ -58,7 +57,44 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+# Commands kept in modules of their own, imported when used (`LazyGroup`); each with its help's
+# first paragraph for `profwork --help` (tests/test_cli_edges.py checks it against the command's).
+LAZY_COMMANDS = {
+    "bench": LazyCommand(
+        "profwork.cli_compare:bench",
+        "Run TARGET's body N times unprofiled after a warm-up (setup once) and write bench.json "
+        "and a histogram in a `bench` run directory.",
+    ),
+    "compare": LazyCommand(
+        "profwork.cli_compare:compare",
+        "Compare two runs (run directories, bench runs or profile files): per-function deltas, a "
+        "differential flame graph and report in a `compare` run directory, and a regression gate.",
+    ),
+    "import": LazyCommand(
+        "profwork.cli_import:import_profile",
+        "Turn FILE, any profile profwork reads (pstats, speedscope, folded, pyinstrument), into a "
+        "complete run directory: every artefact, the summary and a manifest saying where it came "
+        "from.",
+    ),
+    "scale": LazyCommand(
+        "profwork.cli_scale:scale",
+        "Profile TARGET at several sizes (--sizes, or one parameter as a list: -p n=100,200,400) "
+        "and fit how each function's time and calls, and each SQL statement's executions, grow "
+        "with the data: super-linear functions and N+1 statements, a log-log chart, a report.",
+    ),
+    "view": LazyCommand(
+        "profwork.view:view",
+        "Look at RUN in a browser: its report, its flame graph, or snakeviz on its pstats.",
+    ),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+)
 @click.version_option(package_name="profwork")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -85,11 +121,6 @@ def show_run(result: RunResult) -> None:
         raise OutputError(
             exc.message, remedy=f"the run is saved in {result.path}", closed=exc.closed
         ) from None
-
-
-# Commands that live in their own modules.
-cli.add_command(view)
-cli.add_command(import_profile)
 
 
 @cli.command()
@@ -182,7 +213,9 @@ def run(
             on_stage=on_stage,
         )
     show_run(result)
-    if result.manifest.status == "ok":
+    if result.manifest.status == "ok" and save_baseline:
+        from profwork.cli_compare import keep_baseline
+
         keep_baseline(result.path, save_baseline, output)
     if open_report:
         import webbrowser
@@ -443,9 +476,3 @@ def _flush_stdout() -> None:
         from profwork.console import stdout_failed
 
         raise stdout_failed(exc) from None
-
-
-# Commands kept in modules of their own (click commands added to the group).
-cli.add_command(compare)
-cli.add_command(bench)
-cli.add_command(scale)

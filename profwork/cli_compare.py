@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from profwork.cli_params import save_baseline_option
 from profwork.errors import ProfworkError
 
 
@@ -28,11 +29,6 @@ def _command(ctx: click.Context) -> list[str]:
 
     invocation = ctx.find_object(Invocation)
     return list(invocation.command if invocation else ["profwork", *sys.argv[1:]])
-
-
-save_baseline_option = click.option(
-    "--save-baseline", metavar="NAME", help="Also keep this run as the baseline NAME."
-)
 
 
 def keep_baseline(run: Path, name: str | None, output: Path | None) -> None:
@@ -161,7 +157,7 @@ def compare(
     "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A target parameter."
 )
 @click.option("--db-url", metavar="URL", help="Shorthand for -p db_url=URL.")
-@click.option("--save-baseline", metavar="NAME", help="Also keep this run as the baseline NAME.")
+@save_baseline_option
 @output_option
 @click.pass_context
 def bench(

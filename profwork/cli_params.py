@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -109,6 +109,10 @@ param_option = click.option(
     metavar="NAME=VALUE",
     help="A target parameter (repeatable), typed from the target's signature.",
 )
+save_baseline_option = click.option(
+    "--save-baseline", metavar="NAME", help="Also keep this run as the baseline NAME."
+)
+
 db_url_option = click.option(
     "--db-url",
     metavar="URL",
@@ -252,3 +256,50 @@ def _help(declarations: Sequence[tuple[str | None, MethodOption[Any]]]) -> str:
         methods = ", ".join(str(m) for m, _ in declarations)
         return f"{declarations[0][1].help} [-m {methods}]"
     return " ".join(f"-m {m}: {option.help}" for m, option in declarations)
+
+
+class LazyCommand(NamedTuple):
+    """A command kept in a module of its own, imported only when it is used."""
+
+    target: str  # "module:attribute", the click command
+    summary: str  # its help's first paragraph, for the group's list of commands
+
+
+class LazyGroup(click.Group):
+    """A group whose commands in modules of their own (`lazy`) are imported only when one is
+    run or asked for its help: `profwork --help` lists them from their summaries (the way
+    click would list them: a test compares the two), so start-up does not pay for
+    their imports and their options' construction."""
+
+    def __init__(
+        self, *args: Any, lazy: Mapping[str, LazyCommand] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = self.lazy.get(cmd_name)
+        if found is not None and cmd_name not in self.commands:
+            module, _, attribute = found.target.partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own list of commands, with a summary for each lazy one not yet imported."""
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command: click.Command | None
+            if name in self.lazy and name not in self.commands:
+                # a stand-in with the summary, shortened by click's own rule
+                command = click.Command(name, help=self.lazy[name].summary)
+            else:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.conftest import PROFWORK, ROOT, only_run, profwork, write
@@ -323,6 +324,36 @@ def test_top_level_help_reads_no_entry_points() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "Commands:" in done.stdout
     assert done.stderr.strip() == "False"
+
+
+def test_help_lists_the_lazy_commands_as_click_would_without_importing_them() -> None:
+    # the commands in modules of their own are imported only when used; `profwork --help`
+    # lists them from the summaries in cli.LAZY_COMMANDS, which must say what the commands do
+    code = (
+        "import sys\n"
+        "from profwork.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m in {'profwork.cli_compare', "
+        "'profwork.cli_scale', 'profwork.cli_import', 'profwork.view'}), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stderr.strip() == "[]", done.stderr
+    lazy = done.stdout
+
+    from profwork.cli import LAZY_COMMANDS, cli
+
+    eager = click.Group(cli.name)  # the same commands, all imported: click's own listing
+    for name in cli.list_commands(click.Context(cli)):
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        eager.add_command(command, name)
+    listing = eager.get_help(click.Context(eager, info_name="profwork"))
+    assert lazy.partition("Commands:")[2] == listing.partition("Commands:")[2] + "\n"
+    assert set(LAZY_COMMANDS) <= set(eager.commands)
 
 
 def test_reading_a_run_or_its_pstats_reads_no_other_packages_entry_points(tmp_path: Path) -> None:
