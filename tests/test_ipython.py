@@ -111,7 +111,7 @@ def test_the_python_api_in_the_shell_profiles_a_block_and_displays_it(
         assert block.profile.find("build_index")
         assert not block.profile.find("run_cell")
         html = shown[-1]["text/html"]
-        assert "Most of the work is in" in html and "build_index" in html and "<svg" in html
+        assert "Hotspot: " in html and "build_index" in html and "<svg" in html
 
 
 SQL_CELL = """\
