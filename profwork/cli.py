@@ -30,14 +30,15 @@ from profwork.cli_params import (
     top_option,
     unit_option,
 )
-from profwork.errors import OutputError, ProfworkError
+from profwork.errors import CTRL_C_EXIT, OutputError, ProfworkError
 
 if TYPE_CHECKING:
     from profwork.methods import Method
     from profwork.pipeline import RunResult
     from profwork.readers.source import InputUnit
+    from profwork.signals import Received
 
-EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": 130}
+EXIT_FOR_STATUS = {"ok": 0, "error": 1, "interrupted": CTRL_C_EXIT}
 
 
 class Invocation(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect`, 10 ms
@@ -45,6 +46,8 @@ class Invocation(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect
     actually passed to `main` (`sys.argv` only when `main` is the console script)."""
 
     command: tuple[str, ...]
+    # the termination signal a command received (`signals.Received`), once one runs
+    received: list[Received]
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -101,6 +104,15 @@ def cli(ctx: click.Context) -> None:
     """profwork: profile a Python target under any profiler and get every artefact."""
     if ctx.invoked_subcommand is None:  # bare `profwork`: the help is the answer, not an error
         click.echo(ctx.get_help())
+        return
+    # SIGTERM and SIGHUP end the command as Ctrl-C does, from here until the group's context
+    # closes (after the command, whatever it raised); `--help` never gets here, nor pays for it
+    from profwork.signals import ending_as_interrupt
+
+    received = ctx.with_resource(ending_as_interrupt())
+    invocation = ctx.find_object(Invocation)
+    if invocation is not None:
+        invocation.received.append(received)
 
 
 def _command(ctx: click.Context) -> list[str]:
@@ -400,28 +412,27 @@ def serve(
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: one line and a non-zero exit for every error, never a traceback.
     SIGTERM and SIGHUP end a command as Ctrl-C does, with exit code 128 + the signal."""
-    from profwork.signals import CTRL_C_EXIT, Received, ending_as_interrupt
-
+    received: list[Received] = []
     code: int | str | None = 0
-    received = Received()
     try:
-        with ending_as_interrupt() as received:
-            _main(argv)
+        _main(argv, received)
     except SystemExit as exc:
         code = exc.code
     except KeyboardInterrupt:  # a signal after the command's own handlers, before ours ended
         code = CTRL_C_EXIT
-    sys.exit(received.exit_code(code) if isinstance(code, int) else code)
+    if received and isinstance(code, int):
+        code = received[0].exit_code(code)
+    sys.exit(code)
 
 
-def _main(argv: Sequence[str] | None) -> None:
+def _main(argv: Sequence[str] | None, received: list[Received]) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(
             args=args,
             prog_name="profwork",
             standalone_mode=False,
-            obj=Invocation(("profwork", *args)),
+            obj=Invocation(("profwork", *args), received),
         )
         _flush_stdout()
     except OutputError as exc:  # stdout is full or gone; a closed pipe needs no words
@@ -444,7 +455,7 @@ def _main(argv: Sequence[str] | None) -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         sys.stderr.write("profwork: interrupted\n")
-        sys.exit(130)
+        sys.exit(CTRL_C_EXIT)
     except OSError as exc:
         if not _echo_failed(exc):
             raise

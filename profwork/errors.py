@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+CTRL_C_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
 
 class ProfworkError(Exception):
     """A failure the user can fix, with the fix."""

@@ -30,8 +30,9 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from profwork.errors import CTRL_C_EXIT
+
 SIGNALS = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
-CTRL_C_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 class Terminated(KeyboardInterrupt):
