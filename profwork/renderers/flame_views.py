@@ -173,6 +173,43 @@ def lay_out(
     return ViewLayout(blocks, total, markers, narrow)
 
 
+FRAME_BUDGET = 2_000_000  # frames (summed stack lengths) beyond which the stacks are thinned
+THIN_SHARE = 0.0001  # the thinning: paths narrower than this share of the total are cut short
+NARROW = Frame("[narrow frames]", "", HIDDEN_LINE - 1, FrameKind.NATIVE)
+
+
+def thinned(drawn: ViewLayout) -> tuple[list[Stack], list[float]]:
+    """The stacks a layout drew, as weighted paths: each block's own weight (what its children
+    do not cover) becomes one stack ending at it, merged narrow callees a `[narrow frames]` leaf.
+    A big profile's stacks become a few thousand paths that weigh the same in total."""
+    stacks: list[Stack] = []
+    weights: list[float] = []
+    path: list[tuple[ViewBlock, float]] = []  # (block, weight its children cover)
+    order = sorted(drawn.blocks, key=lambda b: (b.start, b.depth))
+
+    def close(until: int) -> None:
+        while len(path) > until:
+            block, covered = path.pop()
+            own = block.weight - covered
+            if own > block.weight * 1e-9 and block.depth > 0:
+                stacks.append(
+                    tuple(b.frame or NARROW for b, _ in path[1:]) + (block.frame or NARROW,)
+                )
+                weights.append(own)
+            elif own > 0 and block.depth == 0:
+                stacks.append(())
+                weights.append(own)
+            if path:
+                parent, done = path[-1]
+                path[-1] = (parent, done + block.weight)
+
+    for block in order:
+        close(block.depth)
+        path.append((block, 0.0))
+    close(0)
+    return stacks, weights
+
+
 # ---- collapsing library frames ------------------------------------------------------------------
 
 NAMED_FROM = 64  # a marker's hidden functions are counted over at most this many stacks
@@ -366,6 +403,7 @@ class Views:
     total: float
     stacks: int
     min_share: float
+    thinned: bool = False  # the call tree drawn from the paths over THIN_SHARE (a big profile)
 
 
 def _variants(
@@ -408,7 +446,23 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
             weights.append(float(weight))
     total = math.fsum(weights)
     collapser = Collapser(profile.numbered_stacks().frames)
-    short: list[Stack] | None = collapser.all(subs) if collapser.active else None
+    candidates = merged_candidates(profile, summary)
+    count = len(subs)
+    big = sum(map(len, subs)) > FRAME_BUDGET
+    if big:
+        # Too many frames to walk them all for every view. The call tree is drawn from the
+        # paths at least THIN_SHARE of the total wide (every block over min_share is among
+        # them, with its weight), which are few and collapse quickly; the inverted view (no
+        # collapsed variant) and the top function's merged view walk every stack.
+        few, few_weights = thinned(lay_out(list(subs), list(weights), THIN_SHARE))
+        short = collapser.all(few) if collapser.active else None
+        if short is not None and all(map(operator.is_, short, few)):
+            short = None
+        tree = _variants(few, short, few_weights, min_share, collapser)
+        inverted = Variants(lay_out([s[::-1] for s in subs], list(weights), min_share), None)
+        merged = _merged(profile, subs, None, weights, candidates[:1], min_share, collapser)
+        return Views(tree, inverted, merged, total, count, min_share, True)
+    short = collapser.all(subs) if collapser.active else None
     if short is not None and all(map(operator.is_, short, subs)):
         short = None
     tree = _variants(subs, short, weights, min_share, collapser)
@@ -419,9 +473,8 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
         min_share,
         collapser,
     )
-    candidates = merged_candidates(profile, summary)
     merged = _merged(profile, subs, short, weights, candidates, min_share, collapser)
-    return Views(tree, inverted, merged, total, len(subs), min_share)
+    return Views(tree, inverted, merged, total, count, min_share)
 
 
 def _merged(
@@ -433,31 +486,29 @@ def _merged(
     min_share: float,
     collapser: Collapser,
 ) -> list[Merged]:
-    """Merged views for the candidates, first come first served within a budget of stacks
-    visited (the profile's stacks, and never less than 20,000), so that all the merged views
-    together cost about as much as the call tree's two layouts."""
+    """Merged views for the candidates, in order, within a budget of stacks visited (half the
+    profile's stacks, and never less than 20,000; the first candidate always gets one), so that
+    all the merged views together cost about as much as the call tree's layout."""
     if not candidates or not subs:
         return []
     numbered = profile.numbered_stacks()
     number = {frame: i for i, frame in enumerate(numbered.frames)}
-    wanted = {number[f]: f for f in candidates if f in number}
-    # which stacks hold which candidates: one native set intersection per stack
-    holders: dict[int, list[int]] = {n: [] for n in wanted}
-    keys = set(wanted)
-    index_of = {id(s): i for i, s in enumerate(subs)}
-    for stack, (numbers, _lead, _weight) in zip(profile.stacks, numbered.stacks, strict=True):
-        i = index_of.get(id(stack))
-        if i is None:
-            continue
-        for n in keys.intersection(numbers):
-            holders[n].append(i)
-    budget = max(20_000, len(subs))
+    # the stacks drawn (`subs`) are the profile's stacks that weigh something, in its order
+    drawn = [numbers for numbers, _lead, weight in numbered.stacks if weight > 0]
+    if len(drawn) != len(subs):
+        return []
+    budget = max(20_000, len(subs) // 2)
     out: list[Merged] = []
     for frame in candidates:
         key = number.get(frame)
-        held = holders.get(key, []) if key is not None else []
-        if not held or (out and len(held) > budget):
+        if key is None:
             continue
+        # the stacks that hold it: one native pass
+        held = list(compress(range(len(drawn)), map(operator.contains, drawn, repeat(key))))
+        if not held:
+            continue
+        if out and len(held) > budget:
+            break  # the heaviest functions first, while the work stays bounded
         budget -= len(held)
         callers: list[Stack] = []
         callees: list[Stack] = []

@@ -1,25 +1,29 @@
-"""The interactive flame graph: one self-contained SVG (`flame.svg`, DESIGN §4).
+"""The interactive flame graph: one self-contained SVG (`flame.svg`, DESIGN §4), also inline in
+`report.html` and in notebooks.
 
-Our own renderer, in the spirit of Brendan Gregg's flamegraph.pl (its `?s=` search parameter,
-its Search / Reset Zoom controls), drawn from `Profile.stacks`:
+In the spirit of Brendan Gregg's flamegraph.pl (its `?s=` search parameter, its Search / Reset
+Zoom controls), drawn from the views `flame_views` lays out from the profile's stacks (call
+tree, merged, inverted; library frames collapsed or not; blocks under 0.1% of a view merged):
 
 - **Icicle orientation**: the virtual `all` root spans the total at the top, callees hang below
-  their callers, and thread/process pseudo-frames are the roots right under `all`. The same
-  orientation is used everywhere (standalone and inline in `report.html`).
-- Width is proportional to weight; children are ordered by name (as flamegraph.pl does), so equal
-  profiles draw identically. A caller's self weight is the space it leaves uncovered at its right.
-- **Narrow frames are merged**: a frame narrower than `min_width` px at the rendered width is not
-  drawn; the narrow callees of one caller become a single grey `[N narrow frames]` block (drawn
-  when that block is itself at least `min_width` wide), and the header says how many frames were
-  merged. Nothing narrower is ever visited, which keeps both the file and the time bounded for
-  huge profiles. Zooming cannot bring merged frames back; the header says so.
-- Interaction (assets/flame.js): hover shows function, `file:line`, weight and share; click zooms
-  (ancestors stay, faded); `Reset zoom`, Escape or a click on `all` resets; `Search` (or Ctrl-F in
-  the standalone file, or `?s=REGEX` in the URL) highlights matches and shows their share.
+  their callers, thread/process pseudo-frames are the roots right under `all`.
+- **Drawn twice, the same way**: here, the call tree with library frames collapsed, as SVG
+  rectangles `width` px wide, so the graph reads where no script runs (an `<img>`, a notebook that
+  blocks scripts); and by the script (assets/flameviews.js), which fits the graph to its window's
+  width and draws every view from the embedded data (`<script type="application/json">`).
+- Labels carry the share on wide blocks and are cut with an ellipsis (`fit` estimates the width
+  here; the script measures it).
+- Interaction (flameviews.js): view switcher, `Show library frames`, hover details, click to
+  zoom, `Search` (Ctrl-F standalone, `?s=REGEX`), keys (arrows, Enter, Backspace, Escape, M),
+  `?view=` and `?libs=shown` in the URL.
 - **Escaping**: every text from profiled code (names, paths, the target spec) is XML-escaped into
-  `<title>` and `<text>` content; the script carries no data of its own, it reads the escaped
-  document, and the script and style are our static assets inside CDATA (checked not to contain
+  `<title>` and `<text>` content; the data is JSON with `<`, `>` and `&` escaped (`\\u003c`…)
+  (so it can close neither its CDATA nor an HTML `<script>`), and the script shows names with
+  `textContent`; script and style are our static assets inside CDATA (checked not to contain
   `]]>`). Characters XML cannot carry at all (C0 controls, lone surrogates) become U+FFFD.
+
+`layout`, `Block` and `Layout` are the plain call-tree layout the differential flame graph
+(`diffsvg`) draws.
 """
 
 from __future__ import annotations
@@ -384,6 +388,13 @@ class FlameSvg:
             f"stack{'s' if drawn.stacks != 1 else ''} · click to zoom, double-click for the "
             "merged view of a function, arrows and Enter to move and zoom, Escape to go back"
         )
+        if drawn.thinned:
+            note = (
+                f"a big profile: the call tree is drawn from the paths over "
+                f"{flame_views.THIN_SHARE:.2%} of the total, one merged view, no collapsed "
+                "inverted view"
+            )
+            text += f' · <tspan class="note">{escape(note)}</tspan>'
         narrow = drawn.tree.collapsed.narrow
         if narrow:
             s = "s" if narrow != 1 else ""
