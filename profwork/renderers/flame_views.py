@@ -39,7 +39,7 @@ from itertools import accumulate, chain, compress, repeat
 from operator import countOf, itemgetter
 from typing import TYPE_CHECKING, Any
 
-from profwork.model import Frame, FrameKind, Stack
+from profwork.model import Frame, FrameKind, NumberedStacks, Stack
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
@@ -459,8 +459,23 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
         if short is not None and all(map(operator.is_, short, few)):
             short = None
         tree = _variants(few, short, few_weights, min_share, collapser)
-        inverted = Variants(lay_out([s[::-1] for s in subs], list(weights), min_share), None)
-        merged = _merged(profile, subs, None, weights, candidates[:1], min_share, collapser)
+        numbered = profile.numbered_stacks()
+        inverted = Variants(
+            lay_out(*_truncated(numbered, lambda n: n[: -DEPTH - 1 : -1]), min_share), None
+        )
+        merged = []
+        number = {frame: i for i, frame in enumerate(numbered.frames)}
+        key = number.get(candidates[0]) if candidates else None
+        if key is not None:
+            callers = _truncated(numbered, lambda n: n[n.index(key) :: -1][:DEPTH], key)
+            callees = _truncated(numbered, lambda n: n[n.index(key) :][:DEPTH], key)
+            merged.append(
+                Merged(
+                    candidates[0],
+                    Variants(lay_out(*callers, min_share), None),
+                    Variants(lay_out(*callees, min_share), None),
+                )
+            )
         return Views(tree, inverted, merged, total, count, min_share, True)
     short = collapser.all(subs) if collapser.active else None
     if short is not None and all(map(operator.is_, short, subs)):
@@ -475,6 +490,24 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
     )
     merged = _merged(profile, subs, short, weights, candidates, min_share, collapser)
     return Views(tree, inverted, merged, total, count, min_share)
+
+
+DEPTH = 24  # on a big profile, the levels the inverted and merged views show
+
+
+def _truncated(
+    numbered: NumberedStacks, cut: Callable[[tuple[int, ...]], tuple[int, ...]], key: int = -1
+) -> tuple[list[Stack], list[float]]:
+    """The profile's stacks cut to a few levels (by `cut`, on their frame numbers, natively),
+    those that become equal merged: a big profile's many stacks become a few distinct ones.
+    With `key`, only the stacks holding that frame."""
+    weights: dict[tuple[int, ...], float] = {}
+    for numbers, _lead, weight in numbered.stacks:
+        if weight > 0 and (key < 0 or key in numbers):
+            short = cut(numbers)
+            weights[short] = weights.get(short, 0.0) + weight
+    frames = numbered.frames
+    return [tuple(map(frames.__getitem__, k)) for k in weights], list(weights.values())
 
 
 def _merged(

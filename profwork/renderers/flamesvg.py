@@ -385,14 +385,14 @@ class FlameSvg:
             return f'<text class="sub" x="{PAD}" y="80">no samples recorded</text>'
         text = escape(
             f"Total {format_quantity(drawn.total, unit)} in {drawn.stacks:,} distinct "
-            f"stack{'s' if drawn.stacks != 1 else ''} · click to zoom, double-click for the "
-            "merged view of a function, arrows and Enter to move and zoom, Escape to go back"
+            f"stack{'s' if drawn.stacks != 1 else ''} · click: zoom · double-click: merged "
+            "view · keys: arrows, Enter, Backspace, Escape"
         )
         if drawn.thinned:
             note = (
                 f"a big profile: the call tree is drawn from the paths over "
-                f"{flame_views.THIN_SHARE:.2%} of the total, one merged view, no collapsed "
-                "inverted view"
+                f"{flame_views.THIN_SHARE:.2%} of the total; one merged view; the merged and "
+                f"inverted views {flame_views.DEPTH} levels deep, library frames shown"
             )
             text += f' · <tspan class="note">{escape(note)}</tspan>'
         narrow = drawn.tree.collapsed.narrow
