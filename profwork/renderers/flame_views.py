@@ -102,8 +102,9 @@ class ViewLayout:
     narrow: int  # frames too narrow to draw, merged
 
 
-def _order(frame: Frame) -> tuple[str, str, int, str]:
-    return (frame.function, frame.file, frame.line, frame.kind.value)
+def _order(frame: Frame) -> tuple[bool, str, str, int, str]:
+    # by name (as flamegraph.pl), thinned-away paths last, where merged narrow frames go
+    return (frame is NARROW, frame.function, frame.file, frame.line, frame.kind.value)
 
 
 _Todo = tuple[list[Stack], list[float], int, float]
@@ -467,8 +468,7 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
         number = {frame: i for i, frame in enumerate(numbered.frames)}
         key = number.get(candidates[0]) if candidates else None
         if key is not None:
-            callers = _truncated(numbered, lambda n: n[n.index(key) :: -1][:DEPTH], key)
-            callees = _truncated(numbered, lambda n: n[n.index(key) :][:DEPTH], key)
+            callers, callees = _sandwich(numbered, key)
             merged.append(
                 Merged(
                     candidates[0],
@@ -495,17 +495,35 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
 DEPTH = 24  # on a big profile, the levels the inverted and merged views show
 
 
-def _truncated(
-    numbered: NumberedStacks, cut: Callable[[tuple[int, ...]], tuple[int, ...]], key: int = -1
-) -> tuple[list[Stack], list[float]]:
+_Cut = tuple[list[Stack], list[float]]
+
+
+def _truncated(numbered: NumberedStacks, cut: Callable[[tuple[int, ...]], tuple[int, ...]]) -> _Cut:
     """The profile's stacks cut to a few levels (by `cut`, on their frame numbers, natively),
-    those that become equal merged: a big profile's many stacks become a few distinct ones.
-    With `key`, only the stacks holding that frame."""
+    those that become equal merged: a big profile's many stacks become a few distinct ones."""
     weights: dict[tuple[int, ...], float] = {}
     for numbers, _lead, weight in numbered.stacks:
-        if weight > 0 and (key < 0 or key in numbers):
+        if weight > 0:
             short = cut(numbers)
             weights[short] = weights.get(short, 0.0) + weight
+    return _frames(numbered, weights)
+
+
+def _sandwich(numbered: NumberedStacks, key: int) -> tuple[_Cut, _Cut]:
+    """The callers and the callees of frame number `key`, each cut to DEPTH levels."""
+    up: dict[tuple[int, ...], float] = {}
+    down: dict[tuple[int, ...], float] = {}
+    for numbers, _lead, weight in numbered.stacks:
+        if weight > 0 and key in numbers:
+            at = numbers.index(key)
+            caller = numbers[at : max(-1, at - DEPTH) : -1] if at >= DEPTH else numbers[at::-1]
+            callee = numbers[at : at + DEPTH]
+            up[caller] = up.get(caller, 0.0) + weight
+            down[callee] = down.get(callee, 0.0) + weight
+    return _frames(numbered, up), _frames(numbered, down)
+
+
+def _frames(numbered: NumberedStacks, weights: dict[tuple[int, ...], float]) -> _Cut:
     frames = numbered.frames
     return [tuple(map(frames.__getitem__, k)) for k in weights], list(weights.values())
 
