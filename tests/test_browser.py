@@ -14,7 +14,7 @@ import pytest
 
 from profwork import analyses
 from profwork.model import Profile
-from profwork.renderers.flamesvg import HEADER, PAD, ROOT_FILL, FlameSvg
+from profwork.renderers.flamesvg import PAD, ROOT_FILL, TOP, FlameSvg
 from profwork.renderers.html import HtmlReport
 from profwork.units import format_quantity
 from tests import browser
@@ -94,7 +94,7 @@ def test_the_flame_graph_draws_its_frames(pages: dict[str, Path], tmp_path: Path
     png = browser.screenshot(browser.file_url(pages["flame.svg"]), tmp_path / "flame.png")
     assert_drawn(png)
     # the standalone SVG is drawn at its own size: the `all` bar is where the layout put it
-    assert png.pixel(PAD + 20, HEADER + 7)[:3] == rgb(ROOT_FILL)
+    assert png.pixel(PAD + 20, TOP + 7)[:3] == rgb(ROOT_FILL)
 
 
 def test_the_report_draws_its_page(pages: dict[str, Path], tmp_path: Path) -> None:
@@ -119,12 +119,15 @@ def test_the_script_runs_and_hostile_names_stay_text(pages: dict[str, Path], pag
     dom = Dom(browser.dump_dom(browser.file_url(pages[page])))
     # the flame graph's script ran to its end, standalone and inline
     assert dom.flame().get("data-ready") == "1"
-    # no script element came from a name: only ours (plus the summary data in the report,
-    # where the name is JSON with `<` escaped)
-    expected = [None] if page == "flame.svg" else [None, "application/json"]
-    assert [kind for kind, _ in dom.scripts] == expected
-    assert "alert(" not in dom.scripts[0][1]
-    assert all("<" not in text for kind, text in dom.scripts if kind == "application/json")
+    # no script element came from a name: only ours (the flame graph's data, its code, and the
+    # summary data in the report, where the name is JSON with `<` escaped)
+    kinds = sorted(str(kind) for kind, _ in dom.scripts)
+    json_scripts = 1 if page == "flame.svg" else 2
+    assert kinds == ["None"] + ["application/json"] * json_scripts
+    code = [text for kind, text in dom.scripts if kind is None]
+    assert "alert(" not in code[0]
+    data = [text for kind, text in dom.scripts if kind == "application/json"]
+    assert all("<" not in text.replace("<![CDATA[", "", 1) for text in data)
     assert EVIL_NAME in "".join(dom.text)  # shown, as text
 
 
@@ -196,14 +199,15 @@ def test_hover_shows_details_and_click_zooms(
     flame = Dom(browser.dump_dom(browser.file_url(path))).flame()
 
     total = tricky_profile().stack_total
-    original = 5.0 / total * 1180
+    plot = float(flame.get("data-plot-width") or 0)  # the graph fits its window
+    original = 5.0 / total * plot
     details = flame.get("data-test-details") or ""
     assert "Scheduler.generate" in details and "/srv/app/scheduler.py:40" in details
     assert f"{format_quantity(5.0, 'seconds')} · {5.0 / total:.2%}" in details
     # the clicked frame fills the width, its callees scale with it, its callers stay (faded),
     # everything else is hidden until the zoom is reset
-    assert float(flame.get("data-test-generate") or 0) == pytest.approx(1180)
-    assert float(flame.get("data-test-validate") or 0) == pytest.approx(4.2 / 5.0 * 1180, abs=0.02)
+    assert float(flame.get("data-test-generate") or 0) == pytest.approx(plot)
+    assert float(flame.get("data-test-validate") or 0) == pytest.approx(4.2 / 5.0 * plot, abs=0.02)
     assert flame.get("data-test-main-faded") == "true"
     assert flame.get("data-test-worker-hidden") == "true"
     assert flame.get("data-test-reset-shown") == "true"

@@ -6,6 +6,7 @@ the SVG as XML.
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -15,9 +16,9 @@ import pytest
 
 from profwork import analyses
 from profwork.analyses import Summary
-from profwork.model import Frame, FrameKind, Profile, Stack
-from profwork.renderers import get_renderer
-from profwork.renderers.flamesvg import HEADER, PAD, FlameSvg, asset, colour, layout
+from profwork.model import Frame, Profile, Stack
+from profwork.renderers import flame_views, get_renderer
+from profwork.renderers.flamesvg import PAD, TOP, FlameSvg, asset, layout
 from profwork.units import format_quantity
 from tests.browser import CDATA_NAME, EVIL_FILE, EVIL_NAME, large_profile, tricky_profile
 
@@ -46,7 +47,7 @@ class Drawn:
 
     @property
     def depth(self) -> int:
-        return int((self.y - HEADER) // 16)
+        return int((self.y - TOP) // 16)
 
 
 def frames(svg: bytes) -> list[Drawn]:
@@ -97,8 +98,11 @@ def test_every_function_is_a_block_with_its_details() -> None:
         f"{format_quantity(4.2, 'seconds')} · {4.2 / profile.stack_total:.2%}",
     ]
     names = {f.name for f in frames(svg)}
+    # library frames are collapsed: JSONEncoder.encode, called by json's dumps, is hidden
+    assert "JSONEncoder.encode" not in names and "1 frame hidden (json)" in names
     for stack in profile.stacks:
-        assert {frame.function.replace("\x01", "\ufffd") for frame in stack} <= names
+        functions = {frame.function.replace("\x01", "\ufffd") for frame in stack}
+        assert functions - {"JSONEncoder.encode"} <= names
 
 
 def test_the_all_root_spans_the_total_and_threads_are_roots_below_it() -> None:
@@ -146,12 +150,17 @@ def test_profiled_text_is_escaped_everywhere() -> None:
     assert b"<script>alert" not in svg
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in svg
     assert b"&lt;script&gt;alert(3)&lt;/script&gt;" in svg  # the title, from the target spec
-    # ...nor closes a CDATA section: only our style and script have one, and their ends
-    assert svg.count(b"<![CDATA[") == 2 and svg.count(b"]]>") == 2
+    # ...nor closes a CDATA section: only our style, data and script have one, and their ends
+    assert svg.count(b"<![CDATA[") == 3 and svg.count(b"]]>") == 3
     root = ET.fromstring(svg)
     scripts = root.findall(".//svg:script", NS)
-    assert len(scripts) == 1
-    assert scripts[0].text is not None and scripts[0].text.strip() == asset("flame.js").strip()
+    assert [script.get("type") for script in scripts] == ["application/json", None]
+    assert scripts[1].text is not None and scripts[1].text.strip() == asset("flameviews.js").strip()
+    # the views' data is JSON without a `<`, `>` or `&` of its own, the names intact inside
+    text = scripts[0].text or ""
+    assert not set("<>&") & set(text)
+    names = [row[0] for row in json.loads(text)["frames"]]
+    assert EVIL_NAME in names and CDATA_NAME in names
     # the hostile names and path round-trip through the XML parser as plain text
     titles = [f.lines for f in frames(svg)]
     assert [EVIL_NAME, f"{EVIL_FILE}:7"] == titles[[t[0] for t in titles].index(EVIL_NAME)][:2]
@@ -167,22 +176,25 @@ def test_the_svg_is_self_contained() -> None:
     assert set(re.findall(r"https?://[^\s\"'<]*", svg)) == {"http://www.w3.org/2000/svg"}
 
 
-def test_colours_separate_kinds_deterministically_with_a_legend() -> None:
-    svg = render(tricky_profile())
+def test_colours_tell_modules_apart_and_mute_libraries_deterministically() -> None:
+    profile = tricky_profile()
+    svg = render(profile)
     fills = {f.name: f.fill for f in frames(svg)}
-    assert fills["Scheduler.validate"] == colour(FrameKind.USER, "Scheduler.validate")
-    assert fills["dumps"] == colour(FrameKind.STDLIB, "dumps")
-    assert fills["Session.execute"] == colour(FrameKind.THIRD_PARTY, "Session.execute")
-    hues = {
-        kind: _hue(colour(kind, "same name"))
-        for kind in (FrameKind.USER, FrameKind.STDLIB, FrameKind.THIRD_PARTY, FrameKind.PROFWORK)
-    }
-    assert len({round(h, -1) for h in hues.values()}) == 4  # four different hues
+    by_name = {frame.function: frame for stack in profile.stacks for frame in stack}
+    for name in ("Scheduler.validate", "main", "dumps", "Session.execute"):
+        assert fills[name] == flame_views.fill(by_name[name])
+    # user code: a colour-blind-safe palette colour per module (file), shaded per function
+    assert fills["main"] != fills["Scheduler.generate"]  # run.py and scheduler.py
+    assert fills["Scheduler.generate"] != fills["Scheduler.validate"]  # one module, two shades
+    # libraries and the standard library are muted (grey-ish), never a palette colour
+    for name in ("dumps", "Session.execute"):
+        r, g, b = (int(fills[name][i : i + 2], 16) for i in (1, 3, 5))
+        assert max(r, g, b) - min(r, g, b) < 40
     assert render(tricky_profile()) == svg  # same profile, same bytes
     legend = ET.fromstring(svg).find(".//svg:g[@class='legend']", NS)
     assert legend is not None
     labels = [t.text for t in legend.iterfind("svg:text", NS)]
-    assert labels[:5] == ["user code", "stdlib", "third-party", "native", "profwork"]
+    assert labels[:4] == ["your code (a colour per module)", "stdlib", "third-party", "native"]
 
 
 def _hue(fill: str) -> float:
@@ -207,7 +219,7 @@ def test_frames_narrower_than_a_pixel_are_merged_and_the_header_says_so() -> Non
     assert "n" in merged.classes
     assert merged.width == pytest.approx(0.3 / 1.3 * PLOT, abs=0.01)
     assert merged.lines[-1] == f"{format_quantity(0.3, 'seconds')} · {0.3 / 1.3:.2%}"
-    assert b"300 frames narrower than 1 px were merged" in svg
+    assert b"300 frames narrower than 0.10% of the total were merged" in svg
 
 
 def test_merged_blocks_narrower_than_a_pixel_are_left_out() -> None:
@@ -215,15 +227,15 @@ def test_merged_blocks_narrower_than_a_pixel_are_left_out() -> None:
     profile = Profile("samples", {(main,): 100_000, (main, Frame("rare", "/srv/r.py", 1)): 1})
     svg = render(profile)
     assert [f.name for f in frames(svg)] == ["all", "main"]
-    assert b"1 frame narrower than 1 px was merged" in svg
+    assert b"1 frame narrower than 0.10% of the total was merged" in svg
 
 
 def test_the_narrowest_width_drawn_is_an_option() -> None:
     main = Frame("main", "/srv/main.py", 1)
     profile = Profile("samples", {(main,): 990, (main, Frame("rare", "/srv/r.py", 1)): 10})
     # 10/1000 of 1180 px is 11.8 px: drawn at 1 px, merged at 20 px
-    assert b"rare" in render(profile)
-    assert b"rare" not in render(profile, FlameSvg(min_width=20))
+    assert "rare" in [f.name for f in frames(render(profile))]
+    assert "rare" not in [f.name for f in frames(render(profile, FlameSvg(min_width=20)))]
 
 
 @pytest.mark.parametrize(
@@ -283,8 +295,8 @@ def test_a_huge_profile_stays_small_because_narrow_frames_merge(
     # the deep heavy paths are drawn to the bottom, and the file stays far below the stacks' size
     assert max(per_depth) == 50
     assert len(drawn) < 10_000
-    assert len(svg) < 2_000_000
-    assert b"narrower than 1 px were merged" in svg
+    assert len(svg) < 4_000_000  # every view's data included
+    assert b"of the total were merged" in svg
 
 
 def test_layout_of_a_huge_profile_accounts_for_every_weight(

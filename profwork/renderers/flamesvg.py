@@ -1,25 +1,29 @@
-"""The interactive flame graph: one self-contained SVG (`flame.svg`, DESIGN §4).
+"""The interactive flame graph: one self-contained SVG (`flame.svg`, DESIGN §4), also inline in
+`report.html` and in notebooks.
 
-Our own renderer, in the spirit of Brendan Gregg's flamegraph.pl (its `?s=` search parameter,
-its Search / Reset Zoom controls), drawn from `Profile.stacks`:
+In the spirit of Brendan Gregg's flamegraph.pl (its `?s=` search parameter, its Search / Reset
+Zoom controls), drawn from the views `flame_views` lays out from the profile's stacks (call
+tree, merged, inverted; library frames collapsed or not; blocks under 0.1% of a view merged):
 
 - **Icicle orientation**: the virtual `all` root spans the total at the top, callees hang below
-  their callers, and thread/process pseudo-frames are the roots right under `all`. The same
-  orientation is used everywhere (standalone and inline in `report.html`).
-- Width is proportional to weight; children are ordered by name (as flamegraph.pl does), so equal
-  profiles draw identically. A caller's self weight is the space it leaves uncovered at its right.
-- **Narrow frames are merged**: a frame narrower than `min_width` px at the rendered width is not
-  drawn; the narrow callees of one caller become a single grey `[N narrow frames]` block (drawn
-  when that block is itself at least `min_width` wide), and the header says how many frames were
-  merged. Nothing narrower is ever visited, which keeps both the file and the time bounded for
-  huge profiles. Zooming cannot bring merged frames back; the header says so.
-- Interaction (assets/flame.js): hover shows function, `file:line`, weight and share; click zooms
-  (ancestors stay, faded); `Reset zoom`, Escape or a click on `all` resets; `Search` (or Ctrl-F in
-  the standalone file, or `?s=REGEX` in the URL) highlights matches and shows their share.
+  their callers, thread/process pseudo-frames are the roots right under `all`.
+- **Drawn twice, the same way**: here, the call tree with library frames collapsed, as SVG
+  rectangles `width` px wide, so the graph reads where no script runs (an `<img>`, a notebook that
+  blocks scripts); and by the script (assets/flameviews.js), which fits the graph to its window's
+  width and draws every view from the embedded data (`<script type="application/json">`).
+- Labels carry the share on wide blocks and are cut with an ellipsis (`fit` estimates the width
+  here; the script measures it).
+- Interaction (flameviews.js): view switcher, `Show library frames`, hover details, click to
+  zoom, `Search` (Ctrl-F standalone, `?s=REGEX`), keys (arrows, Enter, Backspace, Escape, M),
+  `?view=` and `?libs=shown` in the URL.
 - **Escaping**: every text from profiled code (names, paths, the target spec) is XML-escaped into
-  `<title>` and `<text>` content; the script carries no data of its own, it reads the escaped
-  document, and the script and style are our static assets inside CDATA (checked not to contain
+  `<title>` and `<text>` content; the data is JSON with `<`, `>` and `&` escaped (`\\u003c`…)
+  (so it can close neither its CDATA nor an HTML `<script>`), and the script shows names with
+  `textContent`; script and style are our static assets inside CDATA (checked not to contain
   `]]>`). Characters XML cannot carry at all (C0 controls, lone surrogates) become U+FFFD.
+
+`layout`, `Block` and `Layout` are the plain call-tree layout the differential flame graph
+(`diffsvg`) draws.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from operator import countOf, indexOf, itemgetter
 from typing import TYPE_CHECKING
 
 from profwork.model import Frame, FrameKind, Stack, Unit
+from profwork.renderers import flame_views
+from profwork.renderers.flame_views import MIN_SHARE, ViewBlock, Views
 from profwork.units import format_quantity
 
 if TYPE_CHECKING:
@@ -43,7 +49,8 @@ if TYPE_CHECKING:
     from profwork.model import Profile
 
 PAD = 10  # left and right margin, px
-HEADER = 112  # y of the `all` row
+HEADER = 112  # y of the `all` row in the differential flame graph (diffsvg)
+TOP = 140  # y of the first row of frames in flame.svg
 CHAR_WIDTH = 6.6  # average advance of the 11 px frame font (DejaVu Sans / Verdana), px
 
 _SVG_NS = "http://www.w3.org/2000/svg"
@@ -269,7 +276,8 @@ def title_of(metadata: Mapping[str, object]) -> str:
 
 @dataclass(frozen=True)
 class FlameSvg:
-    """`flame.svg`: options are the drawn width and the narrowest frame drawn, in px."""
+    """`flame.svg`: `width` is the drawing's width where no script runs (the script fits the
+    graph to its window), `min_width` the narrowest block drawn, in px at that width."""
 
     name: str = "svg"
     filename: str = "flame.svg"
@@ -281,118 +289,160 @@ class FlameSvg:
     def plot_width(self) -> float:
         return float(self.width - 2 * PAD)
 
-    def layout(self, profile: Profile) -> Layout:
-        """The profile's layout at this width: a cached view of the profile, computed once
-        however many renderers draw it (`flame.svg`, `report.html`), in whatever order."""
-        return profile.view(_layout_of, self.plot_width, self.min_width)
+    @property
+    def min_share(self) -> float:
+        """The narrowest block drawn, as a share of its view's total (0.1% at the default)."""
+        if self.plot_width <= 0:
+            return MIN_SHARE
+        return max(MIN_SHARE, self.min_width / self.plot_width)
+
+    def layout(self, profile: Profile) -> Views:
+        """The profile's views: a cached view of the profile, computed once however many
+        renderers draw it (`flame.svg`, `report.html`), in whatever order."""
+        return profile.view(_views_of, self.min_share)
 
     def render(self, profile: Profile, summary: Summary) -> bytes:
         head = '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
         return (head + self.svg(self.layout(profile), profile, summary) + "\n").encode("utf-8")
 
-    def svg(self, drawn: Layout, profile: Profile, summary: Summary) -> str:
+    def svg(self, drawn: Views, profile: Profile, summary: Summary) -> str:
         """The `<svg>` element alone, for inlining into an HTML page: `drawn` is
-        `self.layout(profile)`."""
+        `self.layout(profile)`. Without a script it shows the call tree (library frames
+        collapsed) at `width`; the script redraws every view from the embedded data."""
         plot_width = self.plot_width
         unit: Unit = profile.unit
-        rows = drawn.depth + 1 if drawn.blocks else 0
-        height = HEADER + rows * self.frame_height + PAD if rows else HEADER + 96
+        tree = drawn.tree.collapsed
+        rows = max((b.depth for b in tree.blocks), default=-1) + 1
+        height = TOP + rows * self.frame_height + PAD if rows else TOP + 96
 
         metadata = {**profile.metadata, **summary.metadata}
         heading = title_of(metadata)
         out: list[str] = [
-            f'<svg xmlns="{_SVG_NS}" class="pwf" width="{self.width}" height="{height}" '
-            f'viewBox="0 0 {self.width} {height}" role="img" aria-label="Flame graph" '
+            f'<svg xmlns="{_SVG_NS}" class="pwf" width="100%" height="{height}" '
+            f'viewBox="0 0 {self.width} {height}" preserveAspectRatio="xMinYMin meet" '
+            f'role="img" aria-label="Flame graph" tabindex="0" '
             f'data-unit="{escape(unit)}" data-total="{drawn.total!r}" data-left="{PAD}" '
-            f'data-plot-width="{plot_width!r}" data-char-width="{CHAR_WIDTH}" '
-            f'data-frame-height="{self.frame_height}">',
+            f'data-top="{TOP}" data-plot-width="{plot_width!r}" '
+            f'data-frame-height="{self.frame_height}" data-view="tree" data-collapsed="1">',
             f"<style><![CDATA[\n{asset('flame.css')}]]></style>",
-            f'<rect class="bg" x="0" y="0" width="{self.width}" height="{height}"/>',
-            f'<text class="title" x="{PAD}" y="28">'
+            f'<rect class="bg" x="0" y="0" width="100%" height="{height}"/>',
+            f'<text class="title" x="{PAD}" y="26">'
             f"{escape('Flame graph — ' + heading if heading else 'Flame graph')}</text>",
         ]
-        out.extend(self._controls())
+        out.extend(self._controls(bool(drawn.merged)))
         out.append(self._subtitle(drawn, unit))
         out.append(self._legend())
-        bar_y = HEADER - 30
+        bar_y = TOP - 30
         out.append(
             f'<rect class="bar" x="{PAD}" y="{bar_y}" width="{plot_width:g}" height="22" rx="4"/>'
             f'<text class="details" x="{PAD + 8}" y="{bar_y + 15}">'
-            f"{'Hover over a frame for details, click to zoom' if rows else ''}</text>"
+            f"{IDLE if rows else ''}</text>"
             f'<text class="matched" x="{self.width - PAD - 8}" y="{bar_y + 15}"></text>'
         )
         if rows:
             out.append('<g class="frames">')
-            out.extend(self._block(b, drawn.total, unit) for b in drawn.blocks)
+            out.extend(self._block(b, drawn.total, unit, plot_width) for b in tree.blocks)
             out.append("</g>")
+            payload = flame_views.to_json(flame_views.data(drawn, unit))
+            out.append(
+                f'<script type="application/json" class="pwf-data"><![CDATA[{payload}]]></script>'
+            )
         else:
             out.append(
-                f'<text class="empty" x="{self.width / 2:g}" y="{HEADER + 44}">no samples</text>'
+                f'<text class="empty" x="{self.width / 2:g}" y="{TOP + 44}">no samples</text>'
             )
-        out.append(f"<script><![CDATA[\n{asset('flame.js')}]]></script>")
+        out.append(f"<script><![CDATA[\n{asset('flameviews.js')}]]></script>")
         out.append("</svg>")
         return "\n".join(out)
 
-    def _controls(self) -> list[str]:
-        right = self.width - PAD
-        buttons = (("search", "Search", 84, right - 84), ("reset h", "Reset zoom", 96, right - 188))
-        return [
-            f'<g class="btn {cls}"><rect x="{x}" y="12" width="{w}" height="24"/>'
-            f'<text x="{x + w / 2:g}" y="28">{label}</text></g>'
-            for cls, label, w, x in buttons
+    def _controls(self, merged: bool) -> list[str]:
+        buttons = [
+            ("view tree on", "Call tree", 80, "tree"),
+            ("view merged", "Merged", 68, "merged"),
+            ("view inverted", "Inverted", 72, "inverted"),
+            ("libs", "Show library frames", 142, ""),
+            ("search", "Search", 64, ""),
+            ("reset h", "Reset zoom", 86, ""),
         ]
+        out = []
+        x = PAD
+        for cls, label, w, view in buttons:
+            if view == "merged" and not merged:
+                continue
+            gap = 14 if cls in ("libs", "search") else 6
+            if cls in ("libs", "search"):
+                x += gap
+            data = f' data-view="{view}"' if view else ""
+            out.append(
+                f'<g class="btn {cls}"{data}><rect x="{x}" y="38" width="{w}" height="24"/>'
+                f'<text x="{x + w / 2:g}" y="54">{label}</text></g>'
+            )
+            x += w + 6
+        return out
 
-    def _subtitle(self, drawn: Layout, unit: Unit) -> str:
-        if not drawn.blocks:
-            return f'<text class="sub" x="{PAD}" y="50">no samples recorded</text>'
-        parts = [
+    def _subtitle(self, drawn: Views, unit: Unit) -> str:
+        if not drawn.tree.collapsed.blocks:
+            return f'<text class="sub" x="{PAD}" y="80">no samples recorded</text>'
+        text = escape(
             f"Total {format_quantity(drawn.total, unit)} in {drawn.stacks:,} distinct "
-            f"stack{'s' if drawn.stacks != 1 else ''} · callers above callees · "
-            "click to zoom, Search to highlight"
-        ]
-        text = escape(parts[0])
-        if drawn.narrow:
-            s = "s" if drawn.narrow != 1 else ""
-            verb = "were" if drawn.narrow != 1 else "was"
+            f"stack{'s' if drawn.stacks != 1 else ''} · click: zoom · double-click: merged "
+            "view · keys: arrows, Enter, Backspace, Escape"
+        )
+        if drawn.thinned:
             note = (
-                f"{drawn.narrow:,} frame{s} narrower than {self.min_width:g} px {verb} merged "
-                "into grey blocks (zoom does not restore them)"
+                f"a big profile: the call tree is drawn from the paths over "
+                f"{flame_views.THIN_SHARE:.2%} of the total; one merged view; the merged and "
+                f"inverted views {flame_views.DEPTH} levels deep, library frames shown"
             )
             text += f' · <tspan class="note">{escape(note)}</tspan>'
-        return f'<text class="sub" x="{PAD}" y="50">{text}</text>'
+        narrow = drawn.tree.collapsed.narrow
+        if narrow:
+            s = "s" if narrow != 1 else ""
+            verb = "were" if narrow != 1 else "was"
+            note = (
+                f"{narrow:,} frame{s} narrower than {drawn.min_share:.2%} of the total {verb} "
+                "merged into grey blocks"
+            )
+            text += f' · <tspan class="note">{escape(note)}</tspan>'
+        return f'<text class="sub" x="{PAD}" y="80">{text}</text>'
 
     def _legend(self) -> str:
         out = ['<g class="legend">']
         x = PAD
-        for label, kind in _LEGEND:
-            out.append(
-                f'<rect x="{x}" y="61" width="12" height="12" rx="2" fill="{_legend_fill(kind)}"/>'
-                f'<text x="{x + 17}" y="71.5">{label}</text>'
-            )
+        for label, fill in _LEGEND_FILLS:
+            out.append(f'<rect x="{x}" y="89" width="12" height="12" rx="2" fill="{fill}"/>')
+            if not label:  # another swatch of the same entry
+                x += 14
+                continue
+            out.append(f'<text x="{x + 17}" y="99.5">{label}</text>')
             x += 17 + round(len(label) * 6.2) + 16
         out.append("</g>")
         return "".join(out)
 
-    def _block(self, block: Block, total: float, unit: Unit) -> str:
-        y = HEADER + block.depth * self.frame_height
-        x = PAD + block.x
-        figure = f"{format_quantity(block.weight, unit)} · {block.weight / total:.2%}"
+    def _block(self, block: ViewBlock, total: float, unit: Unit, plot_width: float) -> str:
+        y = TOP + block.depth * self.frame_height
+        scale = plot_width / total
+        x = PAD + block.start * scale
+        width = block.weight * scale
+        share = block.weight / total
+        figure = f"{format_quantity(block.weight, unit)} · {share:.2%}"
         frame = block.frame
         if frame is None and block.merged:
             cls, fill = "f n", MERGED_FILL
             s = "s" if block.merged != 1 else ""
             name = f"[{block.merged:,} narrow frame{s}]"
-            lines = [name, f"each narrower than {self.min_width:g} px, merged", figure]
+            lines = [name, "each too narrow to draw, merged", figure]
         elif frame is None:
             cls, fill, name = "f r", ROOT_FILL, "all"
             lines = [name, figure]
         else:
-            cls = "f t" if frame.is_pseudo else "f"
-            fill = colour(frame.kind, frame.function)
+            hidden = flame_views.is_hidden(frame)
+            cls = "f t" if frame.is_pseudo else ("f x" if hidden else "f")
+            fill = flame_views.fill(frame)
             name = frame.function
             location = frame.location
             lines = [name, location, figure] if location else [name, figure]
-        label = fit(name, block.width)
+        label = fit(name, width, share)
         text = (
             f'<text x="{x + 3:.2f}" y="{y + self.frame_height - 4.5:g}">{escape(label)}</text>'
             if label
@@ -400,21 +450,41 @@ class FlameSvg:
         )
         return (
             f'<g class="{cls}"><title>{escape(chr(10).join(lines))}</title>'
-            f'<rect x="{x:.3f}" y="{y}" width="{block.width:.3f}" '
+            f'<rect x="{x:.3f}" y="{y}" width="{width:.3f}" '
             f'height="{self.frame_height - 1}" fill="{fill}"/>{text}</g>'
         )
 
 
-def fit(name: str, width: float) -> str:
-    """The label that fits a block `width` px wide (flame.js `fit` does the same on zoom)."""
+IDLE = "Hover over a frame for details, click to zoom"
+_LEGEND_FILLS: tuple[tuple[str, str], ...] = (
+    ("", flame_views.USER_PALETTE[0]),
+    ("", flame_views.USER_PALETTE[1]),
+    ("your code (a colour per module)", flame_views.USER_PALETTE[2]),
+    ("stdlib", flame_views.MUTED[FrameKind.STDLIB]),
+    ("third-party", flame_views.MUTED[FrameKind.THIRD_PARTY]),
+    ("native", flame_views.MUTED[FrameKind.NATIVE]),
+    ("hidden library frames", flame_views.HIDDEN_FILL),
+    ("thread / process", ROOT_FILL),
+    ("merged narrow frames", MERGED_FILL),
+)
+
+
+def fit(name: str, width: float, share: float | None = None) -> str:
+    """The label that fits a block `width` px wide, by the average advance of the font (the
+    script measures the real text): the name, with its share when there is room, cut with an
+    ellipsis when it does not fit."""
     room = int((width - 6) // CHAR_WIDTH)
+    if share is not None:
+        figure = f" {share:.1%}" if share < 0.9995 else " 100%"
+        if len(name) + len(figure) <= room:
+            return name + figure
     if len(name) <= room:
         return name
-    return name[: room - 2] + ".." if room >= 5 else ""
+    return name[: room - 1] + "…" if room >= 4 else ""
 
 
-def _layout_of(profile: Profile, plot_width: float, min_width: float) -> Layout:
-    return layout(profile.stacks, plot_width, min_width)
+def _views_of(profile: Profile, min_share: float) -> Views:
+    return flame_views.compute(profile, None, min_share)
 
 
 RENDERER = FlameSvg()
