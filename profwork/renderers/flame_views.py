@@ -222,7 +222,7 @@ def _merged(
     collapser: Collapser,
 ) -> list[Merged]:
     """Merged views for the candidates, in order, within a budget of stacks visited (half the
-    profile's stacks, and never less than 20,000; the first candidate always gets one), so that
+    profile's stacks, and never less than 5,000; the first candidate always gets one), so that
     all the merged views together cost about as much as the call tree's layout."""
     if not candidates or not subs:
         return []
@@ -232,7 +232,7 @@ def _merged(
     drawn = [numbers for numbers, _lead, weight in numbered.stacks if weight > 0]
     if len(drawn) != len(subs):
         return []
-    budget = max(20_000, len(subs) // 2)
+    budget = max(5_000, len(subs) // 2)
     out: list[Merged] = []
     for frame in candidates:
         key = number.get(frame)
