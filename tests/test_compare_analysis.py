@@ -242,3 +242,20 @@ def test_t_quantiles() -> None:
     assert stats.t995(1) == pytest.approx(63.657)
     assert stats.t995(60) == pytest.approx(2.660, abs=2e-3)
     assert stats.t995(10_000) == pytest.approx(2.576, abs=1e-3)
+
+
+def test_a_run_slowed_by_load_does_not_fail_when_its_fastest_iteration_did_not_slow() -> None:
+    rng = random.Random(11)
+    quiet = [1.0 + rng.uniform(0, 0.05) for _ in range(15)]
+    # another process took the CPU for most of the second run: every iteration but a few is
+    # 25% slower, which the rank test rightly calls a difference
+    busy = [v * 1.25 for v in quiet[:12]] + quiet[12:]
+    quiet_side = Side("a", "seconds", statistics.median(quiet), repeats=tuple(quiet))
+    busy_side = Side("b", "seconds", statistics.median(busy), repeats=tuple(busy))
+    result = gate(compare(quiet_side, busy_side))
+    assert result.findings and not result.failed
+    assert "fastest iteration" in result.findings[0].why
+    # slower code slows every iteration, the fastest too
+    slower = [v * 1.25 for v in quiet]
+    slower_side = Side("c", "seconds", statistics.median(slower), repeats=tuple(slower))
+    assert gate(compare(quiet_side, slower_side)).failed

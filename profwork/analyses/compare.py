@@ -425,14 +425,26 @@ def gate(
     least `min_share` of the base total (default: the threshold itself, so a function fails the
     gate when it alone costs the run the threshold, even if other functions made up for it; a
     function that doubles from 1% to 2% of one profile is within that profile's noise).
-    With repeats on both sides, the total's growth counts only if `stats.differ` agrees, and a
-    function's only if it agrees on the function's repeats, where both sides hold them."""
+    With repeats on both sides, the total's growth counts only if `stats.differ` agrees and the
+    fastest iteration grew past the threshold too, and a function's only if `stats.differ`
+    agrees on the function's repeats, where both sides hold them."""
     findings = []
     relative = comparison.total_relative
     if relative is not None and relative > threshold:
         verdict = comparison.total_verdict
         counted = verdict is None or verdict.real is not False
         why = verdict.test if verdict else "no repeats: the threshold alone decides"
+        base_runs, new_runs = comparison.base.repeats, comparison.new.repeats
+        if counted and base_runs and new_runs and min(base_runs) > 0:
+            # A busy machine slows a whole run, most iterations more than its fastest; slower
+            # code slows the fastest iteration too. So the fastest must be past it as well.
+            fastest = min(new_runs) / min(base_runs) - 1
+            if fastest <= threshold:
+                counted = False
+                why += (
+                    f"; but the fastest iteration changed only {_signed(fastest)}: "
+                    "the machine's load, not the code"
+                )
         findings.append(Finding("total", relative, counted, why))
     floor = (threshold if min_share is None else min_share) * comparison.base.total
     for function in _ranked(comparison.functions, top):
