@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,19 +40,11 @@ def _version() -> str:
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
-    """The commit of the working directory's repository, when there is one."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    """The commit of the working directory's repository, when there is one (read from `.git`
+    without starting git when it can be: `profwork.gitrepo`)."""
+    from profwork.gitrepo import head_commit
+
+    return head_commit(cwd)
 
 
 @dataclass(frozen=True)
