@@ -31,12 +31,9 @@ DEFAULT_BASE = Path("profiling_results")
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from profwork.registry import own_version
 
-    try:
-        return version("profwork")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
+    return own_version()
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
