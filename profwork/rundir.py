@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, get_args
 
 from profwork.errors import InputError, ProfworkError
 from profwork.model import Status, Unit
+from profwork.sysinfo import platform_name
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -74,7 +75,7 @@ class Manifest(RunInfo):
     artefacts: tuple[str, ...] = ()
     python: str = field(default_factory=lambda: sys.version.split()[0])
     implementation: str = field(default_factory=platform.python_implementation)
-    platform: str = field(default_factory=platform.platform)
+    platform: str = field(default_factory=platform_name)  # platform.platform()
     profwork_version: str = field(default_factory=_version)
     schema_version: int = SCHEMA_VERSION
 

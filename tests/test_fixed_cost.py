@@ -1,0 +1,58 @@
+"""A run's fixed cost: a `-m cprofile` run of a script starts no process of its own (no
+`git rev-parse`, no `uname -p`), yet its manifest records what those would have said.
+
+The run is a real one, in a fresh interpreter, inside a real git repository; an audit hook
+(`sys.addaudithook`) sees every process the interpreter would start.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from profwork.sysinfo import platform_name
+from tests.conftest import only_run, write
+from tests.test_gitrepo import GIT, git, rev_parse
+
+RUN = """
+import sys
+started = []
+def audit(event, args):
+    if event in ("subprocess.Popen", "os.posix_spawn", "os.fork", "os.exec", "os.system"):
+        started.append(f"{event} {args[:2]!r}")
+sys.addaudithook(audit)
+from profwork.cli import main
+try:
+    main(["run", "tiny.py", "-m", "cprofile", "-o", sys.argv[1]])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("\\n".join(started), file=sys.stderr)
+"""
+
+
+def test_a_cprofile_run_starts_no_process_and_records_the_commit_and_platform(
+    tmp_path: Path,
+) -> None:
+    assert GIT is not None
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(repo / "tiny.py", "print(sum(i * i for i in range(1000)))\n")
+    git(repo, "add", "tiny.py")
+    git(repo, "commit", "-q", "-m", "tiny")
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, str(results)], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ""  # no process was started
+    manifest = json.loads((only_run(results) / "manifest.json").read_text())
+    assert manifest["git_commit"] == rev_parse(repo)
+    assert manifest["platform"] == platform.platform()
+
+
+def test_the_platform_is_platform_platform() -> None:
+    assert platform_name() == platform.platform()
