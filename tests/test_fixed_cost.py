@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from profwork.sysinfo import platform_name
-from tests.conftest import only_run, write
+from tests.conftest import only_run, profwork, require, write
 from tests.test_gitrepo import GIT, git, rev_parse
+from tests.test_pyspy import PYSPY
 
 RUN = """
 import sys
@@ -56,3 +57,17 @@ def test_a_cprofile_run_starts_no_process_and_records_the_commit_and_platform(
 
 def test_the_platform_is_platform_platform() -> None:
     assert platform_name() == platform.platform()
+
+
+def test_a_pyspy_target_starts_without_the_parents_modules(tmp_path: Path) -> None:
+    """The target's process imports what it needs to run the target, not what the parent
+    needs to start it (`subprocess`) or to list plug-ins (`importlib.metadata`)."""
+    require(PYSPY is not None, "py-spy is not installed")
+    script = write(
+        tmp_path / "modules.py",
+        "import sys\n"
+        "print('loaded:', 'subprocess' in sys.modules, 'importlib.metadata' in sys.modules)\n",
+    )
+    done = profwork("run", str(script), "-m", "pyspy", "-o", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr
+    assert "loaded: False False" in done.stdout
