@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from profwork.processes import wait_through
 from profwork.sysinfo import platform_name
 from tests.conftest import only_run, profwork, require, write
 from tests.test_gitrepo import GIT, git, rev_parse
@@ -71,3 +72,19 @@ def test_a_pyspy_target_starts_without_the_parents_modules(tmp_path: Path) -> No
     done = profwork("run", str(script), "-m", "pyspy", "-o", str(tmp_path / "results"))
     assert done.returncode == 0, done.stderr
     assert "loaded: False False" in done.stdout
+
+
+def test_waiting_for_a_process_returns_when_it_ends_or_when_the_time_is_up() -> None:
+    """`wait_through` (py-spy writing its file, the target's process ending) is told of the
+    exit itself, not by polling, and still gives up at its timeout."""
+    ending = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    assert wait_through(ending, 60, []) is True
+    assert ending.returncode == 0
+    lasting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert wait_through(lasting, 0.2, []) is False
+        assert lasting.poll() is None  # still running: the caller decides what to do
+    finally:
+        lasting.kill()
+        lasting.wait()
+    assert wait_through(lasting, 1, []) is True  # an ended, reaped process: at once
