@@ -22,9 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,10 +34,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from profwork.facts import RunFacts
-from profwork.processes import kill_group, wait_through
 from profwork.runner import Hook
 
+# the parent's end imports `subprocess`, `select` and `profwork.processes` where it uses them:
+# the target's process, which imports this module before it reports ready, needs none of them
 if TYPE_CHECKING:
+    import subprocess
+
     from profwork.targets import BoundTarget
 
 GRACE = 5.0  # for an interrupted body (or a teardown interrupted) to end before it is killed
@@ -221,7 +222,11 @@ class Child:
     """The target's process, started in a session of its own (Ctrl-C reaches profwork, which
     interrupts the body itself), and the parent's ends of its handshake pipes."""
 
+    process: subprocess.Popen[bytes]
+
     def __init__(self, bound: BoundTarget, result: Path, repeat: int | None = None) -> None:
+        import subprocess
+
         child_read, parent_write = os.pipe()
         parent_read, child_write = os.pipe()
         self.result = result
@@ -250,6 +255,8 @@ class Child:
     def hear(self, timeout: float | None = None) -> str | None:
         """The child's next word (compare it with a `Word`): "" when it is gone (EOF), None
         when `timeout` ran out."""
+        import select
+
         deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self.heard:
             if deadline is not None:
@@ -272,12 +279,16 @@ class Child:
             self.process.send_signal(signal.SIGINT)
 
     def kill(self) -> None:
+        from profwork.processes import kill_group
+
         kill_group(self.process)
 
     def wait(self, interrupts: list[KeyboardInterrupt]) -> bool:
         """Wait for the child to end by itself after its teardown; False when it had to be
         killed. A Ctrl-C meanwhile interrupts the child's teardown; the child then has `GRACE`
         seconds before it is killed."""
+        from profwork.processes import wait_through
+
         timeout = TEARDOWN_TIMEOUT
         while True:
             seen = len(interrupts)

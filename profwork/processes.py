@@ -145,6 +145,29 @@ def kill_group(process: subprocess.Popen[Any]) -> None:
     process.wait()
 
 
+def _wait(process: subprocess.Popen[Any], timeout: float) -> None:
+    """`process.wait(timeout)`, told of the exit as it happens: with a timeout, `Popen.wait`
+    polls with sleeps growing to 50 ms, so it returns up to 50 ms after the process ended (a
+    run waits so for py-spy to write its file, then for the target's process to end). On
+    Linux a pidfd becomes readable when the process ends; elsewhere, `Popen.wait`."""
+    if process.returncode is None and hasattr(os, "pidfd_open"):
+        import select
+
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except OSError:  # already reaped, or no pidfd here: Popen.wait knows
+            pass
+        else:
+            try:
+                if not select.select([pidfd], [], [], timeout)[0]:
+                    raise subprocess.TimeoutExpired(process.args, timeout)
+            finally:
+                os.close(pidfd)
+            process.wait()  # it has ended: reaped at once
+            return
+    process.wait(timeout=timeout)
+
+
 def wait_through(
     process: subprocess.Popen[Any], timeout: float, interrupts: list[KeyboardInterrupt]
 ) -> bool:
@@ -153,7 +176,7 @@ def wait_through(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _wait(process, max(0.0, deadline - time.monotonic()))
             return True
         except subprocess.TimeoutExpired:
             return False

@@ -18,6 +18,7 @@ Names are matched without regard to case (`-m cProfile` is `cprofile`).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -64,9 +65,10 @@ def _parse_entry_points(text: str) -> Iterator[EntryPoint]:
             yield EntryPoint(group, name.strip(), value.strip())
 
 
-def _own_file() -> str | None:
-    """profwork's `entry_points.txt`: the first `profwork-*.dist-info` on `sys.path`, the one
-    `importlib.metadata.distribution("profwork")` reads."""
+@cache
+def _own_dist_info() -> str | None:
+    """profwork's `*.dist-info` directory: the first `profwork-*.dist-info` on `sys.path`, the
+    one `importlib.metadata.distribution("profwork")` reads."""
     prefix = DISTRIBUTION + "-"
     for entry in sys.path:
         try:
@@ -75,9 +77,40 @@ def _own_file() -> str | None:
             continue
         for name in sorted(names):
             if name.lower().startswith(prefix) and name.endswith(".dist-info"):
-                path = os.path.join(entry or ".", name, "entry_points.txt")
-                return path if os.path.isfile(path) else None
+                return os.path.join(entry or ".", name)
     return None
+
+
+def _own_file() -> str | None:
+    """profwork's `entry_points.txt`, in its `*.dist-info` directory."""
+    info = _own_dist_info()
+    path = None if info is None else os.path.join(info, "entry_points.txt")
+    return path if path is not None and os.path.isfile(path) else None
+
+
+@cache
+def own_version(unknown: str = "0+unknown") -> str:
+    """profwork's installed version (`importlib.metadata.version("profwork")`), read from the
+    `Version:` field of its dist-info's METADATA without importing `importlib.metadata`;
+    `unknown` when it is not installed."""
+    info = _own_dist_info()
+    try:
+        if info is not None:
+            with open(os.path.join(info, "METADATA"), encoding="utf-8") as file:
+                for line in file:
+                    if not line.strip():
+                        break  # the end of the headers
+                    field, _, value = line.partition(":")
+                    if field.strip().lower() == "version":
+                        return value.strip()
+    except (OSError, UnicodeDecodeError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return unknown
 
 
 @cache
@@ -112,20 +145,77 @@ def _entry_points() -> dict[str, tuple[EntryPoint, ...]]:
     profwork's own are told by its distribution's entry_points.txt, never by asking each entry
     point for its distribution's name: that parses every installed package's METADATA with
     the email parser (about 90 ms in a venv of 40 packages)."""
-    from importlib.metadata import entry_points
-
     own = _own_points()
-    found = entry_points()
+    found = _installed_points()
     out: dict[str, tuple[EntryPoint, ...]] = {}
     for group in GROUPS:
         own_set = set(own[group])
-        others = [
-            point
-            for ep in found.select(group=group)
-            if (point := EntryPoint(ep.group, ep.name, ep.value)) not in own_set
-        ]
+        others = [point for point in found if point.group == group and point not in own_set]
         out[group] = (*own[group], *sorted(others, key=_key))
     return out
+
+
+def _installed_points() -> list[EntryPoint]:
+    """Every installed package's entry points in profwork's groups, as
+    `importlib.metadata.entry_points()` finds them: the `*.dist-info` and `*.egg-info`
+    directories of each `sys.path` directory, in its listing's order, the first of each
+    (normalised) distribution name winning. They are read without importing
+    `importlib.metadata` (with its email and zip modules: ~20 ms on every run, and again in a
+    `-m pyspy` target's process), which is asked instead whenever the search is not that plain
+    one: a zip or egg on `sys.path`, or a finder of distributions other than the standard one."""
+    import importlib.machinery
+
+    plain = all(
+        finder is importlib.machinery.PathFinder or not hasattr(finder, "find_distributions")
+        for finder in sys.meta_path
+    )
+    points: list[EntryPoint] = []
+    seen: set[str] = set()
+    for entry in sys.path if plain else ():
+        root = entry or "."
+        if not os.path.isdir(root):
+            if os.path.exists(root):  # a zip: importlib.metadata reads inside it
+                plain = False
+                break
+            continue
+        if root.lower().endswith(".egg"):
+            plain = False
+            break
+        try:
+            children = os.listdir(root)
+        except OSError:
+            continue
+        for child in children:
+            stem, dot, suffix = child.rpartition(".")
+            if not dot or suffix not in ("dist-info", "egg-info"):
+                if child.lower().endswith((".dist-info", ".egg-info")):
+                    plain = False  # a spelling importlib.metadata names otherwise
+                continue
+            name = re.sub(r"[-_.]+", "_", stem.partition("-")[0]).lower()
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                with open(os.path.join(root, child, "entry_points.txt"), encoding="utf-8") as file:
+                    text = file.read()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except (OSError, UnicodeDecodeError):
+                plain = False
+                break
+            points.extend(ep for ep in _parse_entry_points(text) if ep.group in GROUPS)
+        if not plain:
+            break
+    if plain:
+        return points
+    from importlib.metadata import entry_points
+
+    found = entry_points()
+    return [
+        EntryPoint(ep.group, ep.name, ep.value)
+        for group in GROUPS
+        for ep in found.select(group=group)
+    ]
 
 
 def _key(ep: EntryPoint) -> tuple[str, str]:

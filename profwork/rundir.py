@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ from typing import Any, BinaryIO, get_args
 
 from profwork.errors import InputError, ProfworkError
 from profwork.model import Status, Unit
+from profwork.sysinfo import platform_name
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -32,28 +32,17 @@ DEFAULT_BASE = Path("profiling_results")
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from profwork.registry import own_version
 
-    try:
-        return version("profwork")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
+    return own_version()
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
-    """The commit of the working directory's repository, when there is one."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    """The commit of the working directory's repository, when there is one (read from `.git`
+    without starting git when it can be: `profwork.gitrepo`)."""
+    from profwork.gitrepo import head_commit
+
+    return head_commit(cwd)
 
 
 @dataclass(frozen=True)
@@ -86,7 +75,7 @@ class Manifest(RunInfo):
     artefacts: tuple[str, ...] = ()
     python: str = field(default_factory=lambda: sys.version.split()[0])
     implementation: str = field(default_factory=platform.python_implementation)
-    platform: str = field(default_factory=platform.platform)
+    platform: str = field(default_factory=platform_name)  # platform.platform()
     profwork_version: str = field(default_factory=_version)
     schema_version: int = SCHEMA_VERSION
 

@@ -81,13 +81,20 @@ class HtmlReport:
 def _environment() -> jinja2.Environment:
     import jinja2
 
+    from profwork.renderers.jinjacache import bytecode_cache
+
+    settings: dict[str, Any] = {
+        "autoescape": True,
+        "undefined": jinja2.StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+    }
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("profwork.renderers", "assets"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+        # the compiled templates are kept between runs (each run is a new process)
+        bytecode_cache=bytecode_cache(repr(sorted(settings.items()))),
+        **settings,
     )
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
     return environment

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from functools import cache
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from profwork.model import Frame, Profile
@@ -28,12 +26,10 @@ SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 _UNITS = {"seconds": "seconds", "bytes": "bytes", "samples": "none"}
 
 
-@cache
 def _version() -> str:
-    try:
-        return metadata.version("profwork")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.1.0"
+    from profwork.registry import own_version
+
+    return own_version("0.1.0")
 
 
 def _title(profile: Profile) -> str:
