@@ -22,18 +22,38 @@ A run directory is not read here: it is normalised again by the method that reco
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from profwork.errors import InputError
 from profwork.model import Profile
-from profwork.readers.folded import read_folded as read_folded
-from profwork.readers.pstats import EMPTY_PSTATS_KEY as EMPTY_PSTATS_KEY
-from profwork.readers.pstats import read_pstats as read_pstats
-from profwork.readers.pyinstrument import read_pyinstrument as read_pyinstrument
 from profwork.readers.source import SAMPLES_NOTE, InputUnit, Source, remedy
-from profwork.readers.speedscope import read_speedscope as read_speedscope
 from profwork.registry import Registry
+
+if TYPE_CHECKING:
+    from profwork.readers.folded import read_folded as read_folded
+    from profwork.readers.pstats import EMPTY_PSTATS_KEY as EMPTY_PSTATS_KEY
+    from profwork.readers.pstats import read_pstats as read_pstats
+    from profwork.readers.pyinstrument import read_pyinstrument as read_pyinstrument
+    from profwork.readers.speedscope import read_speedscope as read_speedscope
+
+# The formats' own functions, for the methods that read their raw files with them; each format's
+# module is imported when one of its names is first used (reading a run imports one format).
+_LAZY = {
+    "read_folded": "profwork.readers.folded",
+    "EMPTY_PSTATS_KEY": "profwork.readers.pstats",
+    "read_pstats": "profwork.readers.pstats",
+    "read_pyinstrument": "profwork.readers.pyinstrument",
+    "read_speedscope": "profwork.readers.speedscope",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 class Reader(Protocol):
