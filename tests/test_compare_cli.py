@@ -214,7 +214,7 @@ def test_two_bench_runs_of_the_same_code_do_not_trip_the_gate_in_20_tries(
     script = write(
         tmp_path / "work.py",
         """
-        def body(n: int = 20000):
+        def body(n: int = 200_000):  # ~20 ms: a 2 ms body sits inside one burst of load
             total = 0
             for i in range(n):
                 total += i * i % 7
