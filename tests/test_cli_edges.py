@@ -311,37 +311,40 @@ def test_the_recorded_command_line_is_the_argv_given_to_main(results: Path) -> N
     assert manifest["command"] == ["profwork", *argv]
 
 
-def test_top_level_help_reads_no_entry_points() -> None:
+def main_in_a_fresh_process(
+    argv: list[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], int | str | None, set[str]]:
+    """`cli.main(argv)` in a new interpreter: what it printed, its exit code and the modules it
+    imported."""
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from profwork.cli import main\n"
+        "code = 0\n"
         "try:\n"
-        "    main(['--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print('importlib.metadata' in sys.modules, file=sys.stderr)\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env or None
+    )
+    code, modules = json.loads(done.stderr.strip().splitlines()[-1])
+    return done, code, set(modules)
+
+
+def test_top_level_help_reads_no_entry_points() -> None:
+    done, _, modules = main_in_a_fresh_process(["--help"])
     assert "Commands:" in done.stdout
-    assert done.stderr.strip() == "False"
+    assert "importlib.metadata" not in modules
 
 
 def test_help_lists_the_lazy_commands_as_click_would_without_importing_them() -> None:
     # the commands in modules of their own are imported only when used; `profwork --help`
     # lists them from the summaries in cli.LAZY_COMMANDS, which must say what the commands do
-    code = (
-        "import sys\n"
-        "from profwork.cli import main\n"
-        "try:\n"
-        "    main(['--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(sorted(m for m in sys.modules if m in {'profwork.cli_compare', "
-        "'profwork.cli_scale', 'profwork.cli_import', 'profwork.view'}), file=sys.stderr)\n"
-    )
-    env = {**os.environ, "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert done.stderr.strip() == "[]", done.stderr
+    done, _, modules = main_in_a_fresh_process(["--help"], {**os.environ, "COLUMNS": "200"})
+    lazy_modules = {"profwork.cli_compare", "profwork.cli_scale", "profwork.cli_import"}
+    assert not modules & {*lazy_modules, "profwork.view", "signal"}
     lazy = done.stdout
 
     from profwork.cli import LAZY_COMMANDS, cli
@@ -362,16 +365,8 @@ def test_reading_a_run_or_its_pstats_reads_no_other_packages_entry_points(tmp_pa
     # names or to find a plug-in's
     profile = Path(__file__).parent / "data" / "cprofile.pstats"
     argv = ["convert", str(profile), "--to", "folded", "-o", str(tmp_path / "x")]
-    code = (
-        "import sys\n"
-        "from profwork.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as exit:\n"
-        "    print(exit.code, 'importlib.metadata' in sys.modules, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stderr.strip().splitlines()[-1] == "0 False", done.stderr
+    _, code, modules = main_in_a_fresh_process(argv)
+    assert code == 0 and "importlib.metadata" not in modules
     assert (tmp_path / "x").read_text().strip()
 
 

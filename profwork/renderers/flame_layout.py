@@ -127,12 +127,12 @@ def lay_out(
         rest = math.fsum(ws)
         first = sub[0]
         if rest >= threshold:
-            end = _shared_run(sub, first, p, shortest)
+            end = shared_run(sub, first, p, shortest)
             if end > p:
                 blocks.extend(block(d + 1, x, rest, first[d], sub) for d in range(p, end))
                 todo.append((sub, ws, end, x))
                 continue
-        children = _children(sub, ws, p)
+        children = group_children(sub, ws, p)
         wide = [(f, c) for f, c in children.items() if c[0] >= threshold]
         wide.sort(key=lambda item: _order(item[0]))
         for frame, (weight, child_stacks, child_weights) in wide:
@@ -309,8 +309,11 @@ class Collapser:
         return Frame(label, "", HIDDEN_LINE, marker.kind)
 
 
-def _shared_run(sub: list[Stack], first: Stack, p: int, shortest: int) -> int:
-    """The end of the run of levels from `p` on that every stack shares with `first`."""
+def shared_run(sub: list[Stack], first: Stack, p: int, shortest: int) -> int:
+    """The end of the run of levels from `p` on that every stack shares with `first` (p if none).
+
+    Guessed from a few samples by identity, then verified in one native pass (`countOf` compares
+    the slices item by item, identity first, equality when needed)."""
     samples = sub[:: max(1, len(sub) // 8)]
     end = p
     while end < shortest:
@@ -328,7 +331,8 @@ def _shared_run(sub: list[Stack], first: Stack, p: int, shortest: int) -> int:
 _Group = tuple[float, list[Stack], list[float]]
 
 
-def _children(sub: list[Stack], ws: list[float], p: int) -> dict[Frame, _Group]:
+def group_children(sub: list[Stack], ws: list[float], p: int) -> dict[Frame, _Group]:
+    """Group the stacks of one node by their frame at `p` (by identity first, then equality)."""
     by_id: dict[int, tuple[list[float], list[Stack], list[float]]] = {}
     for stack, weight in zip(sub, ws, strict=True):
         key = id(stack[p])

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from profwork.model import Frame, FrameKind, Stack, Unit
 from profwork.renderers import flame_views
+from profwork.renderers.flame_layout import group_children, shared_run
 from profwork.renderers.flame_views import MIN_SHARE, ViewBlock, Views
 from profwork.units import format_quantity
 
@@ -137,13 +138,13 @@ def layout(stacks: Mapping[Stack, float], plot_width: float, min_width: float = 
         rest = sum(ws)
         first = sub[0]
         if rest >= threshold:
-            end = _shared_run(sub, first, p, shortest)
+            end = shared_run(sub, first, p, shortest)
             if end > p:
                 width = rest * scale
                 blocks.extend(Block(d + 1, x, width, rest, first[d]) for d in range(p, end))
                 todo.append((sub, ws, end, x))
                 continue
-        children = _children(sub, ws, p)
+        children = group_children(sub, ws, p)
         wide = [(f, c) for f, c in children.items() if c[0] >= threshold]
         wide.sort(key=lambda item: _order(item[0]))
         for frame, (weight, child_stacks, child_weights) in wide:
@@ -160,50 +161,9 @@ def layout(stacks: Mapping[Stack, float], plot_width: float, min_width: float = 
     blocks.sort(key=lambda b: (b.depth, b.x))
     return Layout(blocks, total, max(b.depth for b in blocks), narrow, len(subs))
 
-
-def _shared_run(sub: list[Stack], first: Stack, p: int, shortest: int) -> int:
-    """The end of the run of levels from `p` on that every stack shares with `first` (p if none).
-
-    Guessed from a few samples by identity, then verified in one native pass (`countOf` compares
-    the slices item by item, identity first, equality when needed)."""
-    samples = sub[:: max(1, len(sub) // 8)]
-    end = p
-    while end < shortest:
-        frame = first[end]
-        if any(s[end] is not frame for s in samples):
-            break
-        end += 1
-    if end == p:
-        return p
     if countOf(map(itemgetter(slice(p, end)), sub), first[p:end]) == len(sub):
         return end
     return p
-
-
-_Group = tuple[float, list[Stack], list[float]]  # weight, stacks, their weights
-
-
-def _children(sub: list[Stack], ws: list[float], p: int) -> dict[Frame, _Group]:
-    """Group the stacks of one node by their frame at `p`."""
-    by_id: dict[int, tuple[list[float], list[Stack], list[float]]] = {}
-    for stack, weight in zip(sub, ws, strict=True):
-        key = id(stack[p])
-        entry = by_id.get(key)
-        if entry is None:
-            by_id[key] = ([weight], [stack], [weight])
-        else:
-            entry[0][0] += weight
-            entry[1].append(stack)
-            entry[2].append(weight)
-    out: dict[Frame, _Group] = {}
-    for total, stacks, weights in by_id.values():
-        frame = stacks[0][p]
-        known = out.get(frame)
-        if known is None:
-            out[frame] = (total[0], stacks, weights)
-        else:  # an equal frame held by another object
-            out[frame] = (known[0] + total[0], known[1] + stacks, known[2] + weights)
-    return out
 
 
 # ---- colours ------------------------------------------------------------------------------------
