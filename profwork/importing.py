@@ -114,7 +114,9 @@ def import_profile(
         on_stage(f"importing {path}")
         copy = _copy(path, run_dir.raw)
         fmt = readers.sniff(copy)
-        inherited = Source(path).manifest_unit() if fmt == "folded" and unit is None else None
+        # a folded file in a run directory is in that run's unit (a pipe is read once: the copy)
+        folded_in_a_run = fmt == "folded" and unit is None and path.is_file()
+        inherited = Source(path).manifest_unit() if folded_in_a_run else None
         used = unit if inherited is None else _FOLDED_UNIT[inherited]
         raw = RawArtefact(
             directory=run_dir.raw,

@@ -5,6 +5,8 @@ as they read a fresh run."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,23 @@ def test_a_folded_file_keeps_the_unit_it_was_read_in(tmp_path: Path) -> None:
     assert second.profile.unit == "seconds"
     assert second.profile.total == pytest.approx(first.profile.total, abs=1e-5)
     assert pipeline.load(second.path).total == second.profile.total
+
+
+def test_a_profile_given_through_a_fifo_is_read_once_and_imported(tmp_path: Path) -> None:
+    # a pipe or FIFO can be read only once: its copy in raw/ is what is read after
+    fifo = tmp_path / "stacks"
+    os.mkfifo(fifo)
+    text = (DATA / "pyspy-threads.txt").read_bytes()
+    writer = threading.Thread(target=fifo.write_bytes, args=(text,))
+    writer.start()
+    try:
+        done = profwork("import", str(fifo), "-o", str(tmp_path / "runs"))
+    finally:
+        writer.join(timeout=10)
+    assert done.returncode == 0, done.stderr
+    run = only_run(tmp_path / "runs")
+    assert (run / "raw" / "stacks").read_bytes() == text
+    assert json.loads((run / "manifest.json").read_text())["status"] == "ok"
 
 
 @pytest.mark.parametrize(
