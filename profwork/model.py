@@ -332,7 +332,7 @@ class Profile:
         profiles only)."""
         if by not in RANK_BY:
             raise ValueError(f"top(by={by!r}): rank by one of {', '.join(RANK_BY)}")
-        rows = self.rows()
+        rows: list[FunctionRow] = self.view(Profile.rows)  # once per profile; not modified here
         if by == "calls":
             if self.stats is None:
                 raise ValueError(

@@ -61,7 +61,7 @@ def _consistent_rows(profile: Profile) -> tuple[FunctionRow, ...]:
             primitive_calls=r.primitive_calls,
             share=share(r.cumulative, total),
         )
-        for r in profile.rows()
+        for r in profile.view(Profile.rows)  # the rows `Profile.top` reads too
     )
 
 
