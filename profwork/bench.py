@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -93,6 +94,75 @@ class BenchResult:
     target_metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
+Record = Callable[[float, float, Any], None]  # (wall, cpu, what the body returned)
+
+
+@dataclass
+class Measured:
+    """Every timed iteration so far, over all worker processes, in the order they ran."""
+
+    timings: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    reported: list[dict[str, dict[str, float]]] = field(default_factory=list)
+    process_index: list[int] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"
+    error: str | None = None
+
+    def add(self, index: int, wall: float, cpu: float, metrics: Any) -> None:
+        self.timings.append(wall)
+        self.cpu.append(cpu)
+        self.process_index.append(index)
+        if metrics:
+            self.reported.append({k: dict(v) for k, v in metrics.items()})
+
+    def recorder(self, index: int, on_progress: Progress, of: int) -> Record:
+        def record(wall: float, cpu: float, result: Any) -> None:
+            self.add(index, wall, cpu, result if isinstance(result, targets.Metrics) else None)
+            on_progress(len(self.timings), of)
+
+        return record
+
+
+def measure(
+    bound: targets.BoundTarget, warmup: int, iterations: int, record: Record
+) -> tuple[str, str | None]:
+    """Setup once, `warmup` untimed calls, `iterations` timed ones (each passed to `record`),
+    teardown: `("ok", None)`, or `("interrupted", why)` after Ctrl-C."""
+    name = bound.target.name
+    try:
+        state = bound.run_setup()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code
+        raise TargetSetupError(
+            f"the setup of {name} failed: {specs.describe_exception(exc)}",
+            remedy="fix the setup (or its parameters); nothing was measured",
+        ) from None
+    call = bound.body_call(state)
+    done = 0
+    try:
+        for _ in range(warmup):
+            call()
+        while done < iterations:
+            wall, thread = time.perf_counter(), time.thread_time()
+            result = call()
+            cpu = time.thread_time() - thread
+            record(time.perf_counter() - wall, cpu, result)
+            done += 1
+    except KeyboardInterrupt:
+        return "interrupted", "interrupted by the user (Ctrl-C)"
+    except BaseException as exc:  # noqa: BLE001
+        raise ProfworkError(
+            f"the body of {name} failed in iteration {done + 1}: {specs.describe_exception(exc)}",
+            remedy="a bench needs a body that succeeds every time",
+            exit_code=1,
+        ) from None
+    finally:
+        bound.run_teardown(state)
+    return "ok", None
+
+
 def bench(
     spec: str,
     *,
@@ -105,60 +175,51 @@ def bench(
     output: Path | None = None,
     command: Sequence[str] | None = None,
     on_progress: Progress = _quiet,
+    processes: int = 1,
 ) -> BenchResult:
     if iterations < 1 or warmup < 0:
         raise ProfworkError("bench needs -n of at least 1 and --warmup of at least 0")
+    if not 1 <= processes <= iterations:
+        raise ProfworkError(
+            f"--processes {processes} is not between 1 and the {iterations} iterations (-n)",
+            remedy="give --processes from 1 (all in this process) to -n",
+        )
     target = specs.resolve(spec, module=module, argv=argv)
     bound = target.bind(params, size)
     started = datetime.now().astimezone()
     name = specs.slug(target.spec or target.name, module) if target.spec else target.name
     run_dir = RunDir(output or DEFAULT_BASE, name, "bench", started)
     commit = git_commit()
-    timings: list[float] = []
-    cpu: list[float] = []
-    reported: list[dict[str, dict[str, float]]] = []
-    status, error = "ok", None
+    measured = Measured()
     try:
-        with bound.environment():
-            try:
-                state = bound.run_setup()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - any failure of user code
-                raise TargetSetupError(
-                    f"the setup of {target.name} failed: {specs.describe_exception(exc)}",
-                    remedy="fix the setup (or its parameters); nothing was measured",
-                ) from None
-            call = bound.body_call(state)
-            try:
-                for _ in range(warmup):
-                    call()
-                for done in range(iterations):
-                    wall, thread = time.perf_counter(), time.thread_time()
-                    result = call()
-                    cpu.append(time.thread_time() - thread)
-                    timings.append(time.perf_counter() - wall)
-                    if isinstance(result, targets.Metrics):
-                        reported.append({k: dict(v) for k, v in result.items()})
-                    on_progress(done + 1, iterations)
-            except KeyboardInterrupt:
-                status, error = "interrupted", "interrupted by the user (Ctrl-C)"
-            except BaseException as exc:  # noqa: BLE001
-                raise ProfworkError(
-                    f"the body of {target.name} failed in iteration {len(timings) + 1}: "
-                    f"{specs.describe_exception(exc)}",
-                    remedy="a bench needs a body that succeeds every time",
-                    exit_code=1,
-                ) from None
-            finally:
-                bound.run_teardown(state)
+        if processes == 1:
+            with bound.environment():
+                measured.status, measured.error = measure(
+                    bound, warmup, iterations, measured.recorder(0, on_progress, iterations)
+                )
+            measured.workers.append(
+                {
+                    "index": 0,
+                    "pid": os.getpid(),
+                    "iterations": len(measured.timings),
+                    "peak_rss": _peak_rss(),
+                }
+            )
+        else:
+            from profwork import bench_worker
+
+            bench_worker.run(
+                bound, spec, module, argv, warmup, iterations, processes, measured, on_progress
+            )
     except BaseException:
         run_dir.discard()
         raise
+    timings, cpu, reported = measured.timings, measured.cpu, measured.reported
+    status, error = measured.status, measured.error
     if not timings:
         run_dir.discard()
         raise KeyboardInterrupt
-    stats = figures(timings, _peak_rss())
+    stats = figures(timings, max((w["peak_rss"] for w in measured.workers), default=0.0))
     metrics = summarise_metrics(reported)
     data = {
         "schema": SCHEMA,
@@ -170,6 +231,9 @@ def bench(
         "requested_iterations": iterations,
         "timings": timings,
         "cpu_timings": cpu,
+        "processes": processes,
+        "process_index": measured.process_index,
+        "workers": measured.workers,
         "stats": stats,
         "target_metrics": metrics,
         "iteration_metrics": reported,
@@ -185,7 +249,7 @@ def bench(
         "spec": spec,
         "method": "bench",
         "params": data["params"],
-        "options": {"iterations": iterations, "warmup": warmup},
+        "options": {"iterations": iterations, "warmup": warmup, "processes": processes},
         "size": size,
         "started_at": started.isoformat(timespec="seconds"),
         "duration": math.fsum(timings),

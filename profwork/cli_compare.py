@@ -12,6 +12,8 @@ import click
 from profwork.cli_params import save_baseline_option
 from profwork.errors import ProfworkError
 
+DEFAULT_PROCESSES = 3  # bench worker processes, when -n allows (see bench_worker)
+
 
 def _params(values: tuple[str, ...]) -> dict[str, str]:
     params = {}
@@ -152,6 +154,13 @@ def compare(
     show_default=True,
     help="Untimed runs of the body first.",
 )
+@click.option(
+    "--processes",
+    type=int,
+    metavar="P",
+    help="Fresh worker processes the timed runs are split over, one after another "
+    "(default 3, or -n if smaller; 1 runs them in profwork's own process).",
+)
 @click.option("--size", metavar="SIZE", help="A size preset of the target.")
 @click.option(
     "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A target parameter."
@@ -167,6 +176,7 @@ def bench(
     module_name: str | None,
     iterations: int,
     warmup: int,
+    processes: int | None,
     size: str | None,
     params: tuple[str, ...],
     db_url: str | None,
@@ -196,6 +206,7 @@ def bench(
             output=output,
             command=_command(ctx),
             on_progress=lambda done, _: progress.update(task, completed=done),
+            processes=min(DEFAULT_PROCESSES, iterations) if processes is None else processes,
         )
     console_compare.bench(result.stats, result.target_metrics)
     console_compare.written(result.path)

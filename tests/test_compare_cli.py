@@ -4,6 +4,7 @@ targets, the installed script, the run directories they write, and the exit code
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -208,13 +209,107 @@ def test_bench_refuses_bad_parameters_in_one_line(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*/*"))
 
 
+PIDS_BODY = """
+    import os
+    from pathlib import Path
+
+    LOG = Path(__file__).with_name("calls.log")
+
+    def log(what):
+        with LOG.open("a") as out:
+            out.write(f"{what} {os.getpid()} {os.getppid()}\\n")
+
+    log("import")
+
+    def body():
+        log("body")
+    """
+
+
+def logged(log: Path) -> list[tuple[str, int, int]]:
+    """(import|body, pid, parent pid) of each import of and call to the PIDS_BODY target."""
+    return [
+        (w, int(p), int(pp)) for w, p, pp in (line.split() for line in log.read_text().splitlines())
+    ]
+
+
+def test_bench_spreads_its_iterations_over_fresh_worker_processes(tmp_path: Path) -> None:
+    script, log = write(tmp_path / "pids.py", PIDS_BODY), tmp_path / "calls.log"
+    path = bench(
+        tmp_path / "results", f"{script}:body", "-n", "7", "--warmup", "1",
+        "--processes", "3",
+    )  # fmt: skip
+    data = json.loads((path / "bench.json").read_text())
+    assert len(data["timings"]) == len(data["cpu_timings"]) == 7
+    assert data["processes"] == 3 and data["process_index"] == [0, 0, 0, 1, 1, 2, 2]
+    workers = [w["pid"] for w in data["workers"]]
+    assert len(set(workers)) == 3 and [w["iterations"] for w in data["workers"]] == [3, 2, 2]
+    assert data["stats"]["peak_rss"] == max(w["peak_rss"] for w in data["workers"])
+    calls = logged(log)
+    # each worker imports the target afresh, makes one warm-up call, then its share of the timed
+    # calls; all are children of the profwork process (which imported it first), not of the test
+    profwork_pid = calls[0][1]
+    assert calls[0] == ("import", profwork_pid, os.getpid())
+    calls = calls[1:]
+    for pid, share in zip(workers, [3, 2, 2], strict=True):
+        assert [what for what, p, _ in calls if p == pid] == ["import", "body"] + ["body"] * share
+    assert {p for _, p, _ in calls} == set(workers)
+    assert {pp for *_, pp in calls} == {profwork_pid}
+
+
+def test_bench_with_one_process_runs_every_iteration_in_profwork_itself(tmp_path: Path) -> None:
+    script, log = write(tmp_path / "pids.py", PIDS_BODY), tmp_path / "calls.log"
+    path = bench(
+        tmp_path / "results", f"{script}:body", "-n", "4", "--warmup", "1",
+        "--processes", "1",
+    )  # fmt: skip
+    data = json.loads((path / "bench.json").read_text())
+    assert data["processes"] == 1 and data["process_index"] == [0, 0, 0, 0]
+    calls = logged(log)
+    assert [what for what, _, _ in calls] == ["import"] + ["body"] * 5
+    # the profwork process itself, started by this test, imported the target and ran the body
+    assert {(p, pp) for _, p, pp in calls} == {(data["workers"][0]["pid"], os.getpid())}
+
+
+@pytest.mark.parametrize("processes", ["0", "-1", "4"])
+def test_bench_refuses_a_bad_number_of_processes_in_one_line(
+    tmp_path: Path, processes: str
+) -> None:
+    done = profwork(
+        "bench", "scheduler", *SMALL, "-n", "3", "--processes", processes, "-o", str(tmp_path)
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("profwork: error: --processes") and done.stderr.count("\n") == 1
+    assert not list(tmp_path.glob("*/*"))
+
+
+def test_a_body_failing_in_a_worker_process_ends_the_bench_in_one_line(tmp_path: Path) -> None:
+    script = write(
+        tmp_path / "fails.py",
+        """
+        calls = 0
+
+        def body():
+            global calls
+            calls += 1
+            if calls == 2:  # in the first worker, which runs 2 of the 6
+                raise ValueError("second call")
+        """,
+    )
+    done = profwork("bench", f"{script}:body", "-n", "6", "--warmup", "0", "-o", str(tmp_path))
+    assert done.returncode == 1
+    assert "the body of" in done.stderr and "failed in iteration 2" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("*/*"))
+
+
 def test_two_bench_runs_of_the_same_code_do_not_trip_the_gate_in_20_tries(
     tmp_path: Path,
 ) -> None:
     script = write(
         tmp_path / "work.py",
         """
-        def body(n: int = 200_000):  # ~20 ms: a 2 ms body sits inside one burst of load
+        def body(n: int = 20000):
             total = 0
             for i in range(n):
                 total += i * i % 7
