@@ -29,6 +29,7 @@ from typing import Any
 from profwork import specs, targets
 from profwork.errors import ProfworkError, TargetSetupError
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit
+from profwork.units import json_safe
 
 BENCH_FILE = "bench.json"
 HISTOGRAM_FILE = "histogram.svg"
@@ -241,7 +242,7 @@ def bench(
     from profwork.renderers.benchsvg import histogram
 
     with run_dir.open(BENCH_FILE) as out:
-        out.write(json.dumps(_finite(data), indent=2).encode("utf-8"))
+        out.write(json.dumps(json_safe(data), indent=2).encode("utf-8"))
     with run_dir.open(HISTOGRAM_FILE) as out:
         out.write(histogram(timings, stats, title=f"{target.name} · bench").encode("utf-8"))
     fields: dict[str, Any] = {
@@ -268,13 +269,3 @@ def bench(
 
 def _plain(value: Any) -> Any:
     return value if isinstance(value, int | float | bool | None) else str(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

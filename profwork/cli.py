@@ -25,6 +25,7 @@ from profwork.cli_params import (
     given_method_options,
     output_options,
     param_option,
+    parse_params,
     save_baseline_option,
     size_option,
     top_option,
@@ -48,16 +49,6 @@ class Invocation(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect
     command: tuple[str, ...]
     # the termination signal a command received (`signals.Received`), once one runs
     received: list[Received]
-
-
-def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
-    params = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ProfworkError(f"-p expects name=value, got {item!r}", remedy="e.g. -p size=10")
-        params[key.strip()] = value
-    return params
 
 
 # Commands kept in modules of their own, imported when used (`LazyGroup`); each with its help's
@@ -216,7 +207,7 @@ def run(
             module=module_name is not None,
             argv=args,
             method=method,
-            params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
+            params=parse_params(params) | ({"db_url": db_url} if db_url else {}),
             size=size,
             options=given_method_options(ctx),
             output=output,
@@ -400,7 +391,7 @@ def serve(
 
     serving.serve(
         target,
-        params=_parse_params(params) | ({"db_url": db_url} if db_url else {}),
+        params=parse_params(params) | ({"db_url": db_url} if db_url else {}),
         size=size,
         port=port,
         on_ready=ready,

@@ -9,20 +9,9 @@ from pathlib import Path
 
 import click
 
-from profwork.cli_params import save_baseline_option
-from profwork.errors import ProfworkError
+from profwork.cli_params import parse_params, save_baseline_option
 
 DEFAULT_PROCESSES = 3  # bench worker processes, when -n allows (see bench_worker)
-
-
-def _params(values: tuple[str, ...]) -> dict[str, str]:
-    params = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ProfworkError(f"-p expects name=value, got {item!r}", remedy="e.g. -p size=10")
-        params[key.strip()] = value
-    return params
 
 
 def _command(ctx: click.Context) -> list[str]:
@@ -199,7 +188,7 @@ def bench(
             spec,
             module=module_name is not None,
             argv=args,
-            params=_params(params) | ({"db_url": db_url} if db_url else {}),
+            params=parse_params(params) | ({"db_url": db_url} if db_url else {}),
             size=size,
             iterations=iterations,
             warmup=warmup,

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
+from profwork.errors import ProfworkError
+
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
@@ -109,6 +111,19 @@ param_option = click.option(
     metavar="NAME=VALUE",
     help="A target parameter (repeatable), typed from the target's signature.",
 )
+
+
+def parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    """`-p name=value` options as a mapping (the value a string; the target types it)."""
+    params = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ProfworkError(f"-p expects name=value, got {item!r}", remedy="e.g. -p size=10")
+        params[key.strip()] = value
+    return params
+
+
 save_baseline_option = click.option(
     "--save-baseline", metavar="NAME", help="Also keep this run as the baseline NAME."
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import platform
 import shutil
@@ -25,6 +24,7 @@ from typing import Any, BinaryIO, get_args
 from profwork.errors import InputError, ProfworkError
 from profwork.model import Status, Unit
 from profwork.sysinfo import platform_name
+from profwork.units import json_safe
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -98,22 +98,22 @@ class Manifest(RunInfo):
         return cls(
             **what
             | {
-                "params": _finite(run.params),
-                "options": _finite(run.options),
+                "params": json_safe(run.params),
+                "options": json_safe(run.options),
                 "command": tuple(run.command),
             },
-            duration=_finite(duration),
+            duration=json_safe(duration),
             status=status,
             error=error,
             unit=unit,
-            target_metrics=_finite(target_metrics),
+            target_metrics=json_safe(target_metrics),
             notes=tuple(notes),
             artefacts=tuple(artefacts),
         )
 
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        return json.dumps(_finite(data), indent=2, default=str, allow_nan=False)
+        return json.dumps(json_safe(data), indent=2, default=str, allow_nan=False)
 
     @classmethod
     def load(cls, run_dir: Path) -> Manifest:
@@ -142,18 +142,6 @@ class Manifest(RunInfo):
                 f"{run_dir} has no readable manifest.json ({exc})",
                 remedy="give a run directory written by profwork",
             ) from None
-
-
-def _finite(value: Any) -> Any:
-    """`value` with every float that is not finite (NaN, ±Infinity) replaced by None, in
-    mappings and sequences too: what JSON can hold."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 # What each manifest field may hold; a manifest that disagrees is unreadable, not half-read.

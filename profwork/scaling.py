@@ -27,6 +27,7 @@ from profwork import pipeline, specs, sqlcapture
 from profwork.analyses.scale import Scaling, SizeRun, analyse
 from profwork.errors import ProfworkError
 from profwork.rundir import DEFAULT_BASE, Manifest, RunDir, git_commit
+from profwork.units import json_safe
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -240,7 +241,7 @@ def scale(
 
     svg = scalereport.chart(scaling)
     for filename, content in (
-        (SUMMARY_JSON, json.dumps(_finite(scaling.to_dict()), indent=2)),
+        (SUMMARY_JSON, json.dumps(json_safe(scaling.to_dict()), indent=2)),
         (SUMMARY_MD, scalereport.markdown(scaling)),
         (CHART, svg),
         (REPORT, scalereport.page(scaling, svg=svg)),
@@ -274,13 +275,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value if isinstance(value, int | float | bool | str | None) else str(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

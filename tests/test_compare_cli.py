@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from profwork import comparison
-from tests.conftest import PROFWORK, profwork, write
+from tests.conftest import profwork, profwork_interrupted, write
 
 SMALL = ("--size", "small")
 
@@ -361,27 +358,15 @@ def test_ctrl_c_keeps_the_iterations_measured_so_far(tmp_path: Path) -> None:
         """,
     )
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        [PROFWORK, "bench", f"{script}:body", "-n", "10000", "--warmup", "0", "-o", str(results)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    done = profwork_interrupted(
+        "bench", f"{script}:body", "-n", "10000", "--warmup", "0", "-o", str(results), after=2.0
     )
-    try:
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+    assert done.returncode == 130, done.stderr
     (manifest,) = results.glob("*/*-bench/manifest.json")
     assert json.loads(manifest.read_text())["status"] == "interrupted"
     data = json.loads((manifest.parent / "bench.json").read_text())
     assert 0 < len(data["timings"]) < 10000
-    assert "run directory:" in out
+    assert "run directory:" in done.stdout
 
 
 def test_run_saves_a_baseline_that_compare_finds_again(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from profwork.analyses.nplusone import DEFAULT_THRESHOLD, Findings
 from profwork.model import Frame, FunctionRow, Profile, Stack, Unit
-from profwork.units import share
+from profwork.units import json_safe, share
 
 if TYPE_CHECKING:
     from profwork.analyses.lines import LineReport
@@ -114,7 +114,7 @@ class Summary:
         """The JSON form (`summary.json`): only finite numbers (a NaN or an infinity becomes
         null), so that any strict JSON parser reads it."""
 
-        data: dict[str, Any] = _finite(
+        data: dict[str, Any] = json_safe(
             {
                 "verdict": self.verdict().to_dict(),
                 "unit": self.unit,
@@ -140,9 +140,9 @@ class Summary:
             }
         )
         if self.memory is not None:
-            data["memory"] = _finite(self.memory.to_dict())
+            data["memory"] = json_safe(self.memory.to_dict())
         if self.lines is not None:
-            data["lines"] = _finite(self.lines.to_dict())
+            data["lines"] = json_safe(self.lines.to_dict())
         return data
 
 
@@ -152,16 +152,6 @@ def _given(value: object) -> bool:
 
 def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def elide(stacks: Sequence[Stack], tail: int = 4) -> list[tuple[Frame | None, ...]]:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from profwork.analyses.stats import Verdict, differ
 from profwork.errors import ProfworkError
 from profwork.model import Frame, FrameKind, Profile, Unit
+from profwork.units import json_safe
 
 Key = tuple[str, str]  # (module, qualified name)
 NATIVE_MODULE = "<native>"
@@ -302,7 +303,7 @@ class Comparison:
         return sorted(self.functions, key=lambda f: (-f.weight, f.function))[:n]
 
     def to_dict(self, top: int = 25) -> dict[str, Any]:
-        data: dict[str, Any] = _finite(
+        data: dict[str, Any] = json_safe(
             {
                 "unit": self.unit,
                 "base": self.base.to_dict(),
@@ -482,16 +483,6 @@ def parse_threshold(text: str) -> float:
             f"threshold {text!r} is not a positive percentage", remedy="e.g. --threshold 15%"
         )
     return value / 100 if percent or value > 1 else value
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def trend(values: Sequence[float]) -> list[float | None]:
