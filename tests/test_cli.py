@@ -116,6 +116,13 @@ def test_a_threaded_body_under_cprofile_shows_the_workers_hotspot(
     roots = {line.split(";")[0] for line in folded.splitlines()}
     assert any(r.startswith("thread (") and r.endswith(": w0") for r in roots), roots
     assert any(r.endswith(": MainThread") for r in roots), roots
+    # the stacks of three threads were rebuilt, but the note saying so is one, with the range of
+    # thresholds (each thread's share of its own time)
+    notes = json.loads((run / "manifest.json").read_text())["notes"]
+    rebuilt = [n for n in notes if "rebuilt from cProfile's caller graph" in n]
+    assert len(rebuilt) == 1, notes
+    assert "a share of each thread's time" in rebuilt[0]
+    assert (run / "summary.md").read_text().count("rebuilt from cProfile's caller graph") == 1
 
 
 def test_a_failing_target_keeps_its_artefacts_with_status_error(

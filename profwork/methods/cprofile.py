@@ -155,6 +155,7 @@ class CProfileMethod:
 
     def normalise(self, raw: RawArtefact) -> Profile:
         from profwork import readers
+        from profwork.readers.pstats import rebuild_note
 
         classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
         names_file = raw.directory / QUALNAMES
@@ -176,7 +177,12 @@ class CProfileMethod:
             stacks.graft(StackTree.of(part.stacks), root)
             for frame, s in (part.stats or {}).items():
                 stats[frame] = stats[frame] + s if frame in stats else s
-            notes += [n for n in part.metadata.get("notes", ()) if n not in notes]
+            own = rebuild_note(part.metadata["min_weight"])
+            notes += [n for n in part.metadata.get("notes", ()) if n not in notes and n != own]
+        if parts:
+            # one note for every thread's rebuild, not one per thread
+            least = [part.metadata["min_weight"] for _, part in parts]
+            notes.append(rebuild_note(min(least), max(least)))
         if len(parts) > 1:
             notes.append(
                 f"{len(parts) - 1} thread(s) started by the body were profiled too, each under "

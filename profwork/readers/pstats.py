@@ -90,6 +90,22 @@ def read_pstats(
     return _pstats_profile(source.path, data, classifier, names or {}, min_share, resolve_share)
 
 
+def rebuild_note(least: float, most: float | None = None) -> str:
+    """The note of a profile whose stacks were rebuilt from cProfile's caller graph; paths below
+    `least` were merged into their caller (below `least`–`most` when several threads were rebuilt,
+    each at its own share)."""
+    below = format_quantity(least, "seconds")
+    if most is not None and most > least:
+        below = f"{below}–{format_quantity(most, 'seconds')} (a share of each thread's time)"
+    return (
+        "The flame graph, folded and speedscope stacks are rebuilt from cProfile's caller graph: "
+        "each function's time is split among its callees in proportion to the edge times, "
+        "recursive cycles are cut at the first repeat (passing the repeated call's time on to "
+        f"its callees), and paths below {below} are merged into their caller; every "
+        "per-function figure is cProfile's exact one."
+    )
+
+
 def _pstats_profile(
     path: Path,
     data: dict[Any, Any],
@@ -113,14 +129,7 @@ def _pstats_profile(
         raise corrupt(path, "corrupt pstats file", f"{type(error).__name__}: {error}") from None
     min_weight = max(min_share, 0.0) * sum(s.self for s in stats.values())
     stacks = stack_rules.finish(rebuild_stacks(graph, min_weight), threads=None, frames=graph)
-    note = (
-        "The flame graph, folded and speedscope stacks are rebuilt from cProfile's caller graph: "
-        "each function's time is split among its callees in proportion to the edge times, "
-        "recursive cycles are cut at the first repeat (passing the repeated call's time on to "
-        "its callees), and paths below "
-        f"{format_quantity(min_weight, 'seconds')} are merged into their caller; every "
-        "per-function figure is cProfile's exact one."
-    )
+    note = rebuild_note(min_weight)
     return Profile(
         unit="seconds",
         stacks=stacks,
