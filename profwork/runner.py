@@ -163,8 +163,15 @@ def execute(bound: BoundTarget, hook: Hook, *, repeat: int | None = None) -> Run
                     ),
                 )
         except SystemExit as exc:
-            if exc.code not in (None, 0):
-                facts = replace(facts, status="error", error=f"SystemExit({exc.code!r})")
+            # as `python script.py` would exit: 0 for None, the number, or 1 (a message)
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            if code != 0:
+                facts = replace(
+                    facts,
+                    status="error",
+                    exit_code=code,
+                    error=f"the body called sys.exit({exc.code!r}) (exit code {code})",
+                )
         except BaseException as exc:  # noqa: BLE001
             facts = replace(facts, status="error", error=_describe(exc))
         if isinstance(result, Metrics):

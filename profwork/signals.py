@@ -74,6 +74,23 @@ class Received:
 # checkpoint has raised again yet. The handlers are the process's, so this is too.
 _arrived: list[int] = []
 
+# The handlers `ending_as_interrupt` replaced, while it is active. A process the profiled code
+# forks (a multiprocessing worker) is the user's, not profwork's: it gets them back, so that
+# `Pool.terminate()`'s SIGTERM ends a worker silently, as it does without profwork, instead of
+# raising `Terminated` in it.
+_replaced: dict[int, signal.Handlers | int | object] = {}
+
+
+def _forked() -> None:
+    for sig, old in _replaced.items():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            signal.signal(sig, old)  # type: ignore[arg-type]
+    _replaced.clear()
+    _arrived.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 def check() -> None:
     """A checkpoint: raise the interrupt of a signal that arrived and may have been swallowed
@@ -120,9 +137,15 @@ def ending_as_interrupt() -> Iterator[Received]:
     previous_int = signal.getsignal(signal.SIGINT)
     if previous_int is signal.default_int_handler:  # not when SIGINT is ignored, or someone's
         signal.signal(signal.SIGINT, interrupt)
+    outer = dict(_replaced)
+    _replaced.update({sig: old for sig, old in previous.items() if sig not in outer})
+    if previous_int is signal.default_int_handler:
+        _replaced.setdefault(signal.SIGINT, previous_int)
     try:
         yield received
     finally:
+        _replaced.clear()
+        _replaced.update(outer)
         _arrived.clear()
         if previous_int is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous_int)

@@ -231,6 +231,34 @@ def test_os_exit_zero_in_the_body_is_ok_with_a_note(
     assert any("os._exit(0)" in note for note in manifest["notes"])  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("argument", "code", "error"),
+    [
+        ("3", 3, "the body called sys.exit(3) (exit code 3)"),
+        ("'bad config'", 1, "the body called sys.exit('bad config') (exit code 1)"),
+        ("0", 0, None),
+        ("None", 0, None),
+    ],
+)
+def test_sys_exit_in_a_script_keeps_the_run_and_exits_with_the_code_python_would_give(
+    argument: str, code: int, error: str | None, tmp_path: Path, results: Path
+) -> None:
+    script = write(
+        tmp_path / "cli_tool.py",
+        f"""
+        import sys
+
+        sum(i * i for i in range(200_000))
+        sys.exit({argument})
+        """,
+    )
+    done = profwork("run", str(script), "-o", str(results))
+    assert done.returncode == code, done.stdout + done.stderr  # as `python cli_tool.py`
+    manifest = manifest_of(only_run(results))
+    assert manifest["status"] == ("ok" if error is None else "error")
+    assert manifest["error"] == error
+
+
 def test_os_exit_is_the_real_one_again_after_the_body() -> None:
     real = os._exit
 
@@ -282,6 +310,33 @@ def test_a_fork_that_returns_from_the_body_leaves_the_run_to_its_parent(
     assert "parent_work" in folded and "child_work" not in folded
     assert no_temporary_runs(results)
     assert done.stdout.count("run directory:") == 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_multiprocessing_pool_ends_its_workers_as_it_does_without_profwork(
+    method: str, tmp_path: Path, results: Path
+) -> None:
+    # Pool.terminate() (the end of its `with`) stops the forked workers with SIGTERM: they are
+    # the script's processes, so profwork's SIGTERM handler must not be theirs too (it raised
+    # Terminated in each worker, which printed a traceback)
+    script = write(
+        tmp_path / "pooled.py",
+        """
+        import multiprocessing
+
+        def square_sum(n):
+            return sum(i * i for i in range(n))
+
+        if __name__ == "__main__":
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                print("total", sum(pool.map(square_sum, [50_000] * 8)))
+        """,
+    )
+    done = profwork("run", str(script), "-m", method, "-o", str(results))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "total" in done.stdout
+    assert "Traceback" not in done.stderr and "Terminated" not in done.stderr, done.stderr
+    assert manifest_of(only_run(results))["status"] == "ok"
 
 
 def test_a_fork_that_calls_os_exit_really_exits(tmp_path: Path, results: Path) -> None:
