@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from profwork.console import err, out
+from profwork.console_fit import Justify, Named, fitted_table
 from profwork.units import format_metric, format_quantity, metric_columns, visible
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def _signed(value: float, unit: Unit) -> str:
 
 
 def _relative(value: float | None) -> str:
-    return "new" if value is None else f"{value:+.1%}"
+    return "new" if value is None else f"{value:+.1%}".replace("-", "−")  # the sign _signed uses
 
 
 def _style(value: float) -> str:
@@ -59,26 +60,36 @@ def comparison(result: Comparison, top: int = 10) -> None:
             out.print(Text(f"{title.split(' — ')[0]}: none"))
 
 
+COMPARE_COLUMNS: tuple[tuple[str, Justify], ...] = (
+    ("function · location", "left"),
+    ("base", "right"),
+    ("new", "right"),
+    ("Δ", "right"),
+    ("Δ %", "right"),
+    ("self Δ", "right"),
+    ("calls Δ", "right"),
+)
+
+
 def _table(title: str, rows: Sequence[FunctionDelta], unit: Unit) -> Table:
-    table = Table(title=Text(title), title_justify="left")
-    table.add_column("function (module)", overflow="fold", ratio=1)
-    for name in ("base", "new", "Δ", "Δ %", "self Δ", "calls Δ"):
-        table.add_column(name, justify="right", no_wrap=True)
+    """Each function over its location (its module when the run has none), figures never cut:
+    the table fits the terminal as the run's own tables do (`console_fit`)."""
     q = format_quantity
+    cells: list[list[str | Text | Named]] = []
     for f in rows:
         style = _style(f.cumulative_delta)
-        label = Text(visible(f.function), style="bold")
-        label.append(f"  {visible(f.module)}", style="dim")
-        table.add_row(
-            label,
-            q(f.base.cumulative, unit) if f.base else "—",
-            q(f.new.cumulative, unit) if f.new else "—",
-            Text(_signed(f.cumulative_delta, unit), style=style),
-            Text(_relative(f.cumulative_relative), style=style),
-            _signed(f.self_delta, unit),
-            "" if f.calls_delta is None else f"{f.calls_delta:+,}",
+        cells.append(
+            [
+                Named(visible(f.function), visible(f.location or f.module), "bold"),
+                q(f.base.cumulative, unit) if f.base else "—",
+                q(f.new.cumulative, unit) if f.new else "—",
+                Text(_signed(f.cumulative_delta, unit), style=style),
+                Text(_relative(f.cumulative_relative), style=style),
+                _signed(f.self_delta, unit),
+                "" if f.calls_delta is None else f"{f.calls_delta:+,}",
+            ]
         )
-    return table
+    return fitted_table(Text(title), COMPARE_COLUMNS, cells, width=out.width)
 
 
 def gate(result: GateResult) -> None:

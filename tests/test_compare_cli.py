@@ -98,6 +98,23 @@ def test_naive_against_fast_scheduler_names_the_hotspot_and_fails_the_gate_only_
     assert "Ledger.shifts_in_window" in page and 'class="pwf pwd"' in page
 
 
+def test_the_terminal_table_fits_80_columns_without_splitting_a_name(
+    scheduler_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    naive, fast = str(scheduler_runs["naive"]), str(scheduler_runs["fast"])
+    done = profwork("compare", fast, naive, "-o", str(tmp_path), env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    table = lines[: next(i for i, line in enumerate(lines) if line.startswith("run directory:"))]
+    assert max(len(line) for line in table) <= 80, done.stdout
+    # a name too long for its column ends in an ellipsis; its location is on the next line
+    at = next(i for i, line in enumerate(table) if line.startswith("Ledger.shifts_in"))
+    name = table[at].split()[0]
+    assert name == "Ledger.shifts_in_window" or name.endswith("…"), table[at]
+    assert table[at + 1].strip().endswith("scheduler.py:79"), table[at : at + 2]
+    assert "-100.0%" not in done.stdout  # minus signs as the deltas write them
+
+
 def test_without_the_flag_a_regression_is_reported_but_exits_0(
     scheduler_runs: dict[str, Path], tmp_path: Path
 ) -> None:
