@@ -30,9 +30,10 @@ PROFWORK_DIR = str(Path(__file__).resolve().parent)
 
 # Where a profiler files native code: cProfile's `~`, pyinstrument's `<built-in>`.
 _NATIVE_FILES = frozenset({"~", "<built-in>", "<native>"})
-# Names only native code has: cProfile's and pyinstrument's built-ins, C++ (`ns::f`), and the
+# Names only native code has: cProfile's and pyinstrument's built-ins (and cProfile's repr of a
+# callable it cannot name otherwise, `<function f at 0x…>`), C++ (`ns::f`), and the
 # bracketed names native profilers give (`[unknown]`, `[kernel.kallsyms]`).
-_NATIVE_PREFIXES = ("<built-in", "<method ", "<native", "<slot wrapper")
+_NATIVE_PREFIXES = ("<built-in", "<method ", "<native", "<slot wrapper", "<function ")
 _THREAD_TEXT = re.compile(r"^thread \([^()]*\)(?::.*)?$", re.DOTALL)
 _PROCESS_TEXT = re.compile(r"^process \d+(?::.*)?$", re.DOTALL)
 _STDLIB_LIKE = re.compile(r"/lib/python3\.\d+/")
@@ -80,6 +81,17 @@ class SysPaths:
         )
 
 
+# An object's address in a native frame's name: cProfile names a C call it cannot name otherwise
+# by the callable's repr (`<function _Cursor.execute at 0x7f15596d2ac0>`), which differs in every
+# process, so the same function would never match between two runs.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def native_name(function: str) -> str:
+    """A native frame's name without an object's address in it."""
+    return _ADDRESS.sub(">", function) if " at 0x" in function else function
+
+
 def is_native(function: str, file: str = "") -> bool:
     """The one rule for native code, whether a frame comes with a file or by its name alone."""
     return (
@@ -98,7 +110,7 @@ def frame_by_name(text: str) -> Frame:
     if _PROCESS_TEXT.match(text):
         return Frame(text, "", 0, FrameKind.PROCESS)
     if is_native(text):
-        return Frame(text, "", 0, FrameKind.NATIVE)
+        return Frame(native_name(text), "", 0, FrameKind.NATIVE)
     return Frame(text, "", 0, FrameKind.USER)
 
 
@@ -152,6 +164,8 @@ class Classifier:
         kind = self.kind(file, function)
         if kind is not FrameKind.NATIVE:
             function = qualname(file, line, function)
+        else:
+            function = native_name(function)
         return Frame(function, file, line, kind)
 
 

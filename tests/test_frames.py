@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from profwork import frames
-from profwork.frames import PROFWORK_DIR, Classifier, SysPaths, qualname
-from profwork.model import FrameKind
+from profwork.frames import PROFWORK_DIR, Classifier, SysPaths, frame_by_name, qualname
+from profwork.model import Frame, FrameKind
 
 
 def test_kinds_follow_the_profiled_interpreters_paths() -> None:
@@ -157,3 +157,16 @@ def test_bytecode_older_than_its_source_is_not_trusted(tmp_path: Path) -> None:
     os.utime(source, (1, 1))  # another modification time than the one the bytecode recorded
     frames._compiled.cache_clear()
     assert qualname(str(source), 2, "new") == "Svc.new"  # read from the source again
+
+
+def test_an_objects_address_in_a_native_name_is_dropped_so_two_runs_match() -> None:
+    # cProfile names some C calls by the callable's repr, address included: it differs in every
+    # process, so the same function would be "new" in one run and "removed" in the other
+    classifier = Classifier(SysPaths.current())
+    named = classifier.frame("<function _Cursor.execute at 0x7f15596d2ac0>", "~", 0)
+    assert named == Frame("<function _Cursor.execute>", "~", 0, FrameKind.NATIVE)
+    assert frame_by_name("<function Cursor.execute at 0x7F00AB>").function == (
+        "<function Cursor.execute>"
+    )
+    # a user's function whose name says "at 0x" keeps its name
+    assert classifier.frame("meet at 0x10>", "/srv/app.py", 3).function == "meet at 0x10>"
