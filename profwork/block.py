@@ -190,11 +190,11 @@ class _PyinstrumentRecorder:
             self.profiler.stop()
 
     def artefact(self, raw_dir: Path, facts: RunFacts) -> RawArtefact:
-        from profwork.methods.pyinstrument import SESSION
+        from profwork.methods.pyinstrument import SESSION, save_session
 
         files: tuple[str, ...] = ()
         if self.profiler.last_session is not None:
-            self.profiler.last_session.save(str(raw_dir / SESSION))
+            save_session(self.profiler.last_session, raw_dir / SESSION)
             files = (SESSION,)
         return _raw(
             raw_dir,

@@ -19,6 +19,7 @@ from types import ModuleType
 
 import pytest
 from pyinstrument import Profiler
+from pyinstrument.session import Session
 
 from profwork import pipeline, readers
 from profwork.errors import InputError
@@ -524,6 +525,30 @@ def test_pyinstrument_frames_above_the_body_are_trimmed(
     in_body = [s for s in profile.stacks if any(f.function == "fib" for f in s)]
     assert in_body
     assert all(s[0].function.rpartition(".")[2] == "body" for s in in_body)
+
+
+def test_a_pyinstrument_run_keeps_one_record_per_stack_that_pyinstrument_still_loads(
+    tmp_path: Path,
+) -> None:
+    def body(rounds: int = 1) -> None:
+        # the same few stacks sampled a few hundred times
+        for _ in range(rounds):
+            sum(i * i for i in range(300_000))
+
+    bound = target("t")(body).bind({"rounds": "3"})
+    pyinstrument_method.METHOD.run(bound, tmp_path, MethodOptions())
+    path = tmp_path / "pyinstrument.json"
+    data = json.loads(path.read_text())
+    stacks = [tuple(stack) for stack, _ in data["frame_records"]]
+
+    assert len(stacks) == len(set(stacks))  # equal stacks are one record
+    assert len(stacks) < data["sample_count"] / 5
+    # pyinstrument's own loader reads it, with every sample's time
+    session = Session.load(str(path))
+    assert session.root_frame() is not None
+    total = sum(seconds for _, seconds in data["frame_records"])
+    assert session.root_frame().time == pytest.approx(total, rel=1e-9)  # type: ignore[union-attr]
+    assert readers.read_pyinstrument(path).stack_total == pytest.approx(total, rel=1e-9)
 
 
 def test_pyinstrument_stem_above_the_start_is_trimmed(workload: ModuleType, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ output, which does not escape profiled names inside `<script>`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
@@ -16,9 +16,25 @@ from profwork.methods import MethodOption, MethodOptions, RawArtefact, sampling_
 from profwork.model import Profile, Unit
 from profwork.targets import BoundTarget
 
+if TYPE_CHECKING:
+    from pyinstrument.session import Session
+
 SESSION = "pyinstrument.json"
 DEFAULT_INTERVAL = 0.001  # pyinstrument's own default
 RATE = sampling_rate("1000, pyinstrument's 1 ms interval")
+
+
+def save_session(session: Session, path: Path) -> None:
+    """Save pyinstrument's session in its own format (`pyinstrument --load` reads it), with the
+    records of equal stacks merged: pyinstrument keeps one record per sample, full stack each,
+    so a few seconds of a server made 34 MB where its 1,334 distinct stacks take 7 MB. Only
+    pyinstrument's timeline view needs each sample; every total is the same."""
+    merged: dict[tuple[str, ...], float] = {}
+    for stack, seconds in session.frame_records:
+        key = tuple(stack)
+        merged[key] = merged.get(key, 0.0) + seconds
+    session.frame_records = [(list(stack), seconds) for stack, seconds in merged.items()]
+    session.save(str(path))
 
 
 class _Sampler(runner.Hook):
@@ -47,7 +63,7 @@ class PyinstrumentMethod:
         facts = runner.execute(bound, sampler, repeat=options.repeat)
         files: tuple[str, ...] = ()
         if sampler.profiler.last_session is not None:
-            sampler.profiler.last_session.save(str(raw_dir / SESSION))
+            save_session(sampler.profiler.last_session, raw_dir / SESSION)
             files = (SESSION,)
         raw = RawArtefact(
             directory=raw_dir,
