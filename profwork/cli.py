@@ -221,12 +221,12 @@ def run(
 
         keep_baseline(result.path, save_baseline, output)
     if open_report:
-        import webbrowser
-
         from profwork.renderers import get_renderer
+        from profwork.view import open_in_browser
 
         page = result.path / get_renderer("html").filename
-        webbrowser.open(page.resolve().as_uri())
+        if not open_in_browser(page):  # as `profwork view` says it
+            console.text(f"no browser to open it here; the report is {page}")
     if result.exit_code is not None:  # the body called os._exit(N): exit as it would have
         sys.exit(result.exit_code)
     sys.exit(EXIT_FOR_STATUS.get(result.manifest.status, 1))

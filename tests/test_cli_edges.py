@@ -446,3 +446,19 @@ def test_open_shows_the_html_renderers_page(tmp_path: Path, results: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert opened.read_text().strip() == (only_run(results) / "report.html").as_uri()
+
+
+def test_open_without_a_browser_says_where_the_report_is(tmp_path: Path, results: Path) -> None:
+    done = profwork(
+        "run",
+        "example",
+        "-p",
+        "rounds=1",
+        "-o",
+        str(results),
+        "--open",
+        env={"BROWSER": str(tmp_path / "none")},
+    )
+    assert done.returncode == 0, done.stderr
+    page = only_run(results) / "report.html"
+    assert f"no browser to open it here; the report is {page}" in done.stdout.replace("\n", "")
