@@ -462,3 +462,15 @@ def test_open_without_a_browser_says_where_the_report_is(tmp_path: Path, results
     assert done.returncode == 0, done.stderr
     page = only_run(results) / "report.html"
     assert f"no browser to open it here; the report is {page}" in done.stdout.replace("\n", "")
+
+
+def test_a_folder_of_runs_given_as_a_run_names_the_newest(results: Path) -> None:
+    for _ in range(2):
+        assert profwork("run", "example", "-p", "rounds=1", "-o", str(results)).returncode == 0
+    newest = max((results / "example").iterdir(), key=lambda run: run.name)
+    for folder in (results / "example", results):
+        done = profwork("report", str(folder))
+        assert done.returncode != 0
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert f"{folder} is not a run but holds 2" in done.stderr
+        assert f"the newest is {newest}" in done.stderr

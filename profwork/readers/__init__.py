@@ -116,6 +116,20 @@ def _sniff(source: Source) -> Reader:
                 f"{path}: a run directory, which the pipeline reads (profwork.load)",
                 remedy="give one of its profile files, or use profwork.load / profwork report",
             )
+        runs = sorted(
+            (
+                m.parent
+                for m in (*path.glob("*/manifest.json"), *path.glob("*/*/manifest.json"))
+                if not m.parent.name.startswith(".")  # a run still being written
+            ),
+            key=lambda run: run.name,  # runs are named by their start: the newest sorts last
+        )
+        if runs:  # a target's folder of runs, or an -o directory
+            raise InputError(
+                f"{path} is not a run but holds {len(runs)}",
+                remedy=f"give one of them, the newest is {runs[-1]} (`profwork ls {path}` lists "
+                "them)",
+            )
         raise InputError(f"{path}: a directory without manifest.json is not a run", remedy=remedy())
     if not source.head.strip():
         raise InputError(f"{path}: the file is empty", remedy=remedy())
