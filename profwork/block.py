@@ -386,6 +386,11 @@ class Block:
     def _repr_html_(self) -> str:
         return self.run._repr_html_() if self._run is not None else "<p>profiling…</p>"
 
+    def __repr__(self) -> str:
+        if self._run is None:
+            return f"<profwork.profile {self.name} · {self.method.name} · not finished>"
+        return repr(self._run)
+
     def __enter__(self) -> Block:
         caller = self._caller or sys._getframe(1)
         self._recorder = recorder_for(self.method, self.options, caller)

@@ -189,6 +189,14 @@ def test_a_block_inside_a_block_records_its_sql_once_in_the_outer_one(tmp_path: 
     assert statements(outer.path).count("SELECT name FROM clients WHERE id = ?") == 40
 
 
+def test_a_block_prints_as_its_run(tmp_path: Path) -> None:
+    block = profwork.profile(name="index", output=tmp_path)
+    assert repr(block) == "<profwork.profile index · cprofile · not finished>"
+    with block:
+        allocate(10)
+    assert repr(block) == f"<profwork.Run index · cprofile · ok · {block.path}>"
+
+
 def test_a_block_runs_once(tmp_path: Path) -> None:
     with pytest.raises(profwork.ProfworkError, match="runs once"):
         profwork.profile(options={"repeat": 3})
