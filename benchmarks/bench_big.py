@@ -17,6 +17,7 @@
    `python -m cProfile -o x.pstats trivial.py`, and `profwork run trivial.py -m pyspy` against
    `py-spy record -o x.svg -- python trivial.py` (whole processes, rotating rounds; bytecode
    cached for both). Target: profwork at most 0.3 s more (median of per-round differences).
+   CPU (user + system of each whole process and the children it waited for) is reported too.
 
 Prints tables and writes every figure to `benchmarks/out/bench_big.json`.
 """
@@ -67,6 +68,13 @@ TRIVIAL = "total = sum(i * i for i in range(1_500_000))\nprint(total)\n"
 
 def measured(command: Sequence[str], *, timeout: float = 1800) -> tuple[float, float]:
     """Wall seconds and peak resident MB of a whole process (bytecode cached)."""
+    elapsed, peak, _ = measured_usage(command, timeout=timeout)
+    return elapsed, peak
+
+
+def measured_usage(command: Sequence[str], *, timeout: float = 1800) -> tuple[float, float, float]:
+    """Wall seconds, peak resident MB and CPU seconds (user + system, of the process and of
+    the children it waited for: the target's process and py-spy) of a whole process."""
     env = {**os.environ, **bytecode_env()}
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -85,7 +93,7 @@ def measured(command: Sequence[str], *, timeout: float = 1800) -> tuple[float, f
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         raise BenchError(f"{' '.join(command[:4])}… exited {proc.returncode}: {tail}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 # ---- 1. the big recording ---------------------------------------------------------------------
@@ -252,11 +260,15 @@ def fixed_cost(printer: Printer, rounds: int) -> dict[str, Any]:
     script.write_text(TRIVIAL, encoding="utf-8")
     py_spy = str(BIN / "py-spy")
 
-    def whole(command: Callable[[Path], list[str]]) -> Callable[[], float]:
+    cpu: dict[str, list[float]] = {}
+
+    def whole(name: str, command: Callable[[Path], list[str]]) -> Callable[[], float]:
         def run() -> float:
             out = Path(tempfile.mkdtemp(dir=work))
             try:
-                return measured(command(out))[0]
+                wall, _, used = measured_usage(command(out))
+                cpu.setdefault(name, []).append(used)
+                return wall
             finally:
                 shutil.rmtree(out, ignore_errors=True)
 
@@ -276,29 +288,47 @@ def fixed_cost(printer: Printer, rounds: int) -> dict[str, Any]:
     figures, rows = {}, []
     try:
         for method, (ours, raw) in pairs.items():
+            cpu.clear()
+            ours_name, raw_name = f"profwork -m {method}", "raw tool"
             comparison = rotated(
                 rounds,
-                {f"profwork -m {method}": whole(ours), "raw tool": whole(raw)},
+                {ours_name: whole(ours_name, ours), raw_name: whole(raw_name, raw)},
                 progress=printer.line,
             )
-            ours_t = comparison.times[f"profwork -m {method}"]
-            raw_t = comparison.times["raw tool"]
+            ours_t = comparison.times[ours_name]
+            raw_t = comparison.times[raw_name]
             extra = Spread.of([a - b for a, b in zip(ours_t, raw_t, strict=True)])
+            # the warm-up round's CPU is dropped, as its wall time is
+            ours_cpu, raw_cpu = cpu[ours_name][-rounds:], cpu[raw_name][-rounds:]
+            extra_cpu = Spread.of([a - b for a, b in zip(ours_cpu, raw_cpu, strict=True)])
             rows.append(
                 [
                     method,
                     seconds(Spread.of(ours_t).median),
                     seconds(Spread.of(raw_t).median),
                     f"{extra.median:+.3f} s ({extra.low:+.3f}–{extra.high:+.3f})",
+                    f"{extra_cpu.median:+.3f} s ({extra_cpu.low:+.3f}–{extra_cpu.high:+.3f})",
                     verdict(extra.median, TARGET_FIXED),
                 ]
             )
-            figures[method] = {**comparison.to_json(), "extra": extra.to_json()}
+            figures[method] = {
+                **comparison.to_json(),
+                "extra": extra.to_json(),
+                "cpu": {ours_name: ours_cpu, raw_name: raw_cpu},
+                "extra_cpu": extra_cpu.to_json(),
+            }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     printer.table(
         f"trivial script, whole processes, medians of {rounds} rotating rounds",
-        ["method", "profwork run", "raw tool", "profwork − raw (range)", "≤ 0.3 s"],
+        [
+            "method",
+            "profwork run",
+            "raw tool",
+            "profwork − raw (range)",
+            "CPU: profwork − raw",
+            "≤ 0.3 s",
+        ],
         rows,
     )
     return figures

@@ -24,7 +24,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -36,8 +35,9 @@ from typing import IO, TYPE_CHECKING
 from profwork.facts import RunFacts
 from profwork.runner import Hook
 
-# the parent's end imports `subprocess`, `select` and `profwork.processes` where it uses them:
-# the target's process, which imports this module before it reports ready, needs none of them
+# the parent's end imports `subprocess`, `select`, `tempfile` and `profwork.processes` where it
+# uses them: the target's process, which imports this module before it reports ready, needs none
+# of them
 if TYPE_CHECKING:
     import subprocess
 
@@ -226,6 +226,7 @@ class Child:
 
     def __init__(self, bound: BoundTarget, result: Path, repeat: int | None = None) -> None:
         import subprocess
+        import tempfile
 
         child_read, parent_write = os.pipe()
         parent_read, child_write = os.pipe()

@@ -62,16 +62,18 @@ def test_the_platform_is_platform_platform() -> None:
 
 def test_a_pyspy_target_starts_without_the_parents_modules(tmp_path: Path) -> None:
     """The target's process imports what it needs to run the target, not what the parent
-    needs to start it (`subprocess`) or to list plug-ins (`importlib.metadata`)."""
+    needs to start it (`subprocess`, `tempfile` for the request) or to list plug-ins
+    (`importlib.metadata`)."""
     require(PYSPY is not None, "py-spy is not installed")
     script = write(
         tmp_path / "modules.py",
         "import sys\n"
-        "print('loaded:', 'subprocess' in sys.modules, 'importlib.metadata' in sys.modules)\n",
+        "print('loaded:', *(m in sys.modules for m in "
+        "('subprocess', 'tempfile', 'importlib.metadata')))\n",
     )
     done = profwork("run", str(script), "-m", "pyspy", "-o", str(tmp_path / "results"))
     assert done.returncode == 0, done.stderr
-    assert "loaded: False False" in done.stdout
+    assert "loaded: False False False" in done.stdout
 
 
 def test_waiting_for_a_process_returns_when_it_ends_or_when_the_time_is_up() -> None:

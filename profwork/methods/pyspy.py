@@ -1,8 +1,9 @@
 """The `pyspy` method: sampling from outside the process with py-spy, and attaching to live ones.
 
 `run`: the target runs in a child process (`profwork.child`). The child does its setup and
-reports ready; py-spy attaches by PID; the body is released only once py-spy says it is sampling
-(its `Sampling process …` banner on stdout); when the body ends (returns, raises or is
+reports ready; py-spy attaches by PID; the body is released only once py-spy samples: after its
+`Sampling process …` banner on stdout, its first sample of the waiting process
+(`Recorder.wait_first_sample`, ~1/rate later); when the body ends (returns, raises or is
 interrupted), the child reports done, py-spy is stopped with SIGINT (it then writes its file) and
 only then does the child run its teardown. So neither setup nor teardown is ever sampled. A setup
 that fails is one error and no run, as in process.
@@ -51,7 +52,6 @@ from profwork.targets import BoundTarget
 
 RECORDING = "pyspy.txt"
 CHILD_RESULT = "child.json"
-SETTLE = 0.15
 
 
 class PyspyMethod:
@@ -65,18 +65,23 @@ class PyspyMethod:
         recorder: Recorder | None = None
         interrupts: list[KeyboardInterrupt] = []
         went = ended = None  # when the body was released, and when it ended
+        first_sample: float | None = None  # seconds from py-spy's banner to its first sample
+        paths: dict[str, Any] = {}
         done = killed = False
         try:
             try:
+                # while the target's process starts: what the rest of the run needs
+                paths = SysPaths.current(bound.target.user_paths).to_json()
+                _load_the_rest()
                 if child.hear() == Word.READY:
                     recorder = Recorder.start(
                         record_command(child.process.pid, raw_dir / RECORDING, options, None),
                         child.process.pid,
                     )
                     recorder.wait_sampling()
-                    # py-spy's first sample comes late and its timer then catches up in a burst;
-                    # let that burst fall on the idle child, not on the start of the body
-                    time.sleep(SETTLE)
+                    # its banner says py-spy has attached and started its timer: the body
+                    # goes once a first sample of the waiting process shows that it samples
+                    first_sample = recorder.wait_first_sample()
                     signals.check()  # a Ctrl-C swallowed here so far still interrupts
                     went = time.perf_counter()
                     child.say(Word.GO)
@@ -137,7 +142,10 @@ class PyspyMethod:
             raw_dir,
             options,
             facts,
-            {"sys_paths": SysPaths.current(bound.target.user_paths).to_json()},
+            {
+                "sys_paths": paths or SysPaths.current(bound.target.user_paths).to_json(),
+                "first_sample": first_sample,
+            },
         )
 
     def attach(
@@ -239,6 +247,22 @@ class PyspyMethod:
                 "stacks": "sampled",
             },
         )
+
+
+def _load_the_rest() -> None:
+    """Import what the rest of the run will need: py-spy's reader, the analyses and every
+    renderer (jinja2 for `report.html`), ~45 ms that would otherwise follow the body. Called
+    while the target's process starts (~80 ms of its own imports and setup), so that the two
+    overlap on a machine with a core to spare. A Ctrl-C meanwhile interrupts as it would
+    during the wait for the target."""
+    import jinja2  # noqa: F401 - imported by `report.html`'s renderer when it renders
+
+    from profwork.analyses import bottlenecks, verdict  # noqa: F401
+    from profwork.readers import folded  # noqa: F401 - `normalise`
+    from profwork.renderers import RENDERERS
+
+    for name in RENDERERS:
+        RENDERERS.get(name)
 
 
 def _without_profwork_entry(stacks: dict[Stack, float]) -> dict[Stack, float]:

@@ -37,6 +37,9 @@ MAX_RATE = 2**64 - 1  # py-spy parses --rate as an unsigned 64-bit integer
 BANNER = "Sampling process"
 BANNER_TIMEOUT = 10.0  # py-spy prints its banner ~25 ms after it starts; silence means it hangs
 STOP_TIMEOUT = 30.0  # for py-spy to write its file after SIGINT
+FIRST_SAMPLE_TIMEOUT = 1.0  # for py-spy's first sample after its banner (~1/rate: 10 ms at 100 Hz)
+SETTLE = 0.15  # where that first sample cannot be seen (no /proc): a fixed wait instead
+_POLL = 0.001
 
 _PERMISSION_REMEDY = (
     "run as root or give the container CAP_SYS_PTRACE (docker run --cap-add SYS_PTRACE); on "
@@ -195,6 +198,32 @@ class Recorder:
                 "".join(self.stdout + self.stderr) or "py-spy did not start sampling", self.pid
             )
 
+    def wait_first_sample(self, timeout: float = FIRST_SAMPLE_TIMEOUT) -> float | None:
+        """Block until py-spy has sampled the process since its banner; the seconds from the
+        banner to that sample, or None when no sample was seen within `timeout` s (or could
+        not be: no /proc, the process or py-spy gone).
+
+        py-spy does not stay attached (`TracerPid` in /proc stays 0): for each sample it stops
+        every thread of the process and lets it go again (ptrace). A thread waiting on a pipe,
+        as the target's main thread does for GO, is woken by that stop and goes back to sleep,
+        and nothing else wakes it: its count of voluntary context switches rises by two per
+        sample (one when stopped, one when it sleeps again; a rise of one may be the target
+        only now going to sleep on its pipe). Where that count cannot be read (not Linux),
+        this waits `SETTLE` s instead."""
+        first = voluntary_switches(self.pid)
+        if first is None:
+            time.sleep(SETTLE)
+            return None
+        started = time.perf_counter()
+        while True:
+            now = voluntary_switches(self.pid)
+            waited = time.perf_counter() - started
+            if now is None or self.process.poll() is not None or waited > timeout:
+                return None
+            if now >= first + 2:
+                return time.perf_counter() - (self.started or started)
+            time.sleep(_POLL)
+
     def kill(self) -> None:
         kill_group(self.process)
         for reader in self.readers:
@@ -223,6 +252,19 @@ class Recorder:
     @property
     def process_exited(self) -> bool:
         return any("process exited" in line for line in self.stdout + self.stderr)
+
+
+def voluntary_switches(pid: int) -> int | None:
+    """How often the main thread of process `pid` gave up the CPU (`voluntary_ctxt_switches` in
+    /proc/PID/status); None when that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def dump(pid: int, timeout: float = 15.0) -> list[ThreadDump]:
