@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from profwork.model import Profile
 
 MERGED_FUNCTIONS = 10  # at most this many functions get a merged view
-MERGED_BLOCKS = 2000  # the blocks all merged views may draw, at least (the first always)
+MERGED_BLOCKS = 1_000  # the blocks all merged views may draw, at least (the first always)
 
 # ---- the views ----------------------------------------------------------------------------------
 
