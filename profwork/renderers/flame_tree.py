@@ -133,6 +133,7 @@ class NodeTable:
         return cls(frames, parent, frame, own, sum(1 for o in own if o > 0))
 
     def prepare(self) -> None:
+        """Each node's subtree weight, and the children that weigh something: a pass each."""
         parent = self.parent
         sub = list(self.own)
         for node in range(len(sub) - 1, ROOT, -1):
