@@ -53,7 +53,7 @@ class NodeTable:
     frame: Sequence[int]
     own: list[float]
     entries: int  # stacks that weigh something
-    # derived once, by `prepare`
+    # derived once, by `prepare` (children: those that weigh something, when not given)
     sub: list[float] = field(default_factory=list)
     children: list[list[int]] = field(default_factory=list)
 
@@ -80,6 +80,7 @@ class NodeTable:
         seqs = [numbers for numbers, _lead, weight in numbered.stacks if weight > 0]
         weights = [float(weight) for _numbers, _lead, weight in numbered.stacks if weight > 0]
         parent, frame = [-1], [-1]
+        children: list[list[int]] = [[]]
         at = [ROOT] * len(seqs)
         index: dict[tuple[int, int], int] = {}
         live = [i for i, s in enumerate(seqs) if s]
@@ -92,13 +93,15 @@ class NodeTable:
                     node = index[key] = len(parent)
                     parent.append(key[0])
                     frame.append(key[1])
+                    children.append([])
+                    children[key[0]].append(node)
                 at[i] = node
             depth += 1
             live = [i for i in live if len(seqs[i]) > depth]
         own = [0.0] * len(parent)
         for node, weight in zip(at, weights, strict=True):
             own[node] += weight
-        return cls(numbered.frames, parent, frame, own, len(seqs))
+        return cls(numbered.frames, parent, frame, own, len(seqs), children=children)
 
     @classmethod
     def of_layout(cls, drawn: ViewLayout) -> NodeTable:
@@ -138,11 +141,13 @@ class NodeTable:
         sub = list(self.own)
         for node in range(len(sub) - 1, ROOT, -1):
             sub[parent[node]] += sub[node]
-        children: list[list[int]] = [[] for _ in sub]
-        for node in range(1, len(sub)):
-            if sub[node] > 0:
-                children[parent[node]].append(node)
-        self.sub, self.children = sub, children
+        self.sub = sub
+        if not self.children:
+            children: list[list[int]] = [[] for _ in sub]
+            for node in range(1, len(sub)):
+                if sub[node] > 0:
+                    children[parent[node]].append(node)
+            self.children = children
 
 
 class Walker:
@@ -181,12 +186,15 @@ class Walker:
         # per node: its package, whether it continues its caller's run (its caller is of the
         # same package: never a stack's first frame, whose caller is the root, of package ""),
         # and for those, the run's first node
-        parent = table.parent
-        pk = [pkf.get(f, "") for f in table.frame]
-        cont = [bool(name) and name == pk[up] for name, up in zip(pk, parent, strict=True)]
-        cont[ROOT] = False
-        start = [0] * len(pk)
-        for node in compress(range(len(cont)), cont):
+        parent, n = table.parent, len(table.parent)
+        if pkf:
+            pk = [pkf.get(f, "") for f in table.frame]
+            cont = [bool(name) and name == pk[up] for name, up in zip(pk, parent, strict=True)]
+            cont[ROOT] = False
+        else:  # no library frame: nothing to collapse
+            pk, cont = [""] * n, [False] * n
+        start = [0] * n
+        for node in compress(range(n), cont):
             up = parent[node]
             start[node] = start[up] if cont[up] else up
         self.pk, self.cont, self.start = pk, cont, start
@@ -403,17 +411,23 @@ class Walker:
 
     # ---- merged views ----------------------------------------------------------------------
 
-    def outermost(self, numbers: set[int]) -> dict[int, list[int]]:
-        """For each frame number, the nodes of its outermost calls (no caller above them is
-        the same function), in node order."""
-        frame, parent, sub = self.t.frame, self.t.parent, self.t.sub
+    def calls(self, numbers: set[int]) -> dict[int, list[int]]:
+        """For each frame number, the nodes of its calls (that weigh something), in order."""
+        frame, sub = self.t.frame, self.t.sub
         found: dict[int, list[int]] = {n: [] for n in numbers}
-        for node in range(1, len(frame)):
-            number = frame[node]
-            if number in numbers and sub[node] > 0:
-                up = parent[node]
-                while up > ROOT and frame[up] != number:
-                    up = parent[up]
-                if up <= ROOT:
-                    found[number].append(node)
+        for node in [n for n, number in enumerate(frame) if number in numbers]:
+            if sub[node] > 0:
+                found[frame[node]].append(node)
         return found
+
+    def outermost(self, number: int, calls: list[int]) -> list[int]:
+        """The outermost of a function's calls: those with no call of it above them."""
+        frame, parent = self.t.frame, self.t.parent
+        out = []
+        for node in calls:
+            up = parent[node]
+            while up > ROOT and frame[up] != number:
+                up = parent[up]
+            if up <= ROOT:
+                out.append(node)
+        return out

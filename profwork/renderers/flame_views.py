@@ -149,17 +149,17 @@ def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SH
     if candidates and walker.total > 0:
         number = {frame: i for i, frame in enumerate(table.frames)}
         keys = {frame: number[frame] for frame in candidates if frame in number}
-        calls = walker.outermost(set(keys.values()))
+        calls = walker.calls(set(keys.values()))
         # the first always; the others while they draw no more blocks than the call tree
         # (or MERGED_BLOCKS), so that they cost about what it costs
         drawn = sum(len(v.blocks) for v in (tree.collapsed, tree.expanded) if v is not None)
         budget = max(MERGED_BLOCKS, drawn)
         for frame, key in keys.items():
-            starts = calls[key]
-            if not starts:
-                continue
             if merged and budget <= 0:
                 break
+            starts = walker.outermost(key, calls[key])
+            if not starts:
+                continue
             view = Merged(
                 frame,
                 variants(lambda c, s=starts: walker.callers(s, c, min_share)),  # type: ignore[misc]
@@ -252,10 +252,14 @@ def _blocks(drawn: ViewLayout, table: _Table, per_unit: float) -> list[int]:
 
 
 def _pair(v: Variants, table: _Table) -> dict[str, Any]:
-    """Both variants of a view, their starts and weights as integers (exact to 2**-30 of the
-    view's total, and quicker to write and read than decimals): `scale` turns them back."""
+    """Both variants of a view, their starts and weights as integers (quicker to write and
+    read than decimals): as they are when they all are (samples, bytes), else in 2**-30 of the
+    view's total; `scale` turns them back."""
     total = v.collapsed.total
     per_unit = UNITS / total if total > 0 else 0.0
+    layouts = (v.collapsed,) if v.expanded is None else (v.collapsed, v.expanded)
+    if total > 0 and all(b.weight % 1.0 == 0 == b.start % 1.0 for d in layouts for b in d.blocks):
+        per_unit = 1.0
     out: dict[str, Any] = {
         "scale": 1 / per_unit if per_unit else 0.0,
         "collapsed": _blocks(v.collapsed, table, per_unit),
