@@ -7,8 +7,8 @@ OLD_PROFWORK and NEW_PROFWORK are the `profwork` console scripts of two installs
 with an older commit installed, and this one). Each command runs in fresh processes, the two
 installs interleaved round by round (the order alternating), with bytecode cached in a prefix
 of its own; the figure is the CPU time (user + system) of each process, less disturbed by other
-processes on a shared machine than the wall clock. Printed: the medians and the median of the
-per-round ratios new/old.
+processes on a shared machine than the wall clock. Printed: the medians, the median of the
+per-round ratios new/old, their spread (min–max, interquartile range) and the load average.
 """
 
 from __future__ import annotations
@@ -55,10 +55,13 @@ def main() -> None:
             pairs = [(args.old, old), (args.new, new)]
             for exe, sink in pairs if i % 2 == 0 else pairs[::-1]:
                 sink.append(cpu_seconds([exe, *rest], env))
-        ratio = statistics.median(b / a for a, b in zip(old, new, strict=True))
+        ratios = sorted(b / a for a, b in zip(old, new, strict=True))
+        low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
         print(
             f"{name:16} old {statistics.median(old) * 1000:6.0f} ms  "
-            f"new {statistics.median(new) * 1000:6.0f} ms  new/old {ratio:.3f}",
+            f"new {statistics.median(new) * 1000:6.0f} ms  new/old {statistics.median(ratios):.3f}"
+            f"  (rounds {ratios[0]:.3f}–{ratios[-1]:.3f}, IQR {low:.3f}–{high:.3f}, "
+            f"n={len(ratios)}; load {' '.join(f'{x:.2f}' for x in os.getloadavg())})",
             flush=True,
         )
 

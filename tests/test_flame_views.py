@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from profwork import analyses
-from profwork.model import Frame, FrameKind, Profile, Stack
+from profwork.model import Frame, FrameKind, FunctionStats, Profile, Stack
 from profwork.renderers import flame_views
 from profwork.renderers.flamesvg import PAD, ROOT_FILL, TOP, FlameSvg
 from profwork.renderers.html import HtmlReport
+from profwork.stacktree import StackTree
 from tests import browser
 from tests.browser import EVIL_FILE, EVIL_NAME, large_profile, tricky_profile
 from tests.conftest import profwork
@@ -144,6 +145,90 @@ def test_no_view_draws_a_block_narrower_than_a_thousandth_of_its_total() -> None
     assert views.merged  # the work budget still leaves room for merged views
     for drawn in layouts:
         assert min(b.weight for b in drawn.blocks) >= drawn.total * flame_views.MIN_SHARE * 0.999
+
+
+class WatchedTree(StackTree):
+    """A stack tree that counts the stacks made from it (as tuples of frames)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.materialised = 0
+
+    def stack(self, node: int) -> Stack:
+        self.materialised += 1
+        return super().stack(node)
+
+
+def test_the_views_of_a_stack_tree_are_laid_out_from_its_nodes_without_making_a_stack() -> None:
+    # GIVEN a profile read into a stack tree with exact statistics (as the pstats reader gives
+    # it): a chain 3,000 distinct functions deep (4.5 million frame references as tuples), whose
+    # leaf is also called from main
+    tree = WatchedTree()
+    main = Frame("main", "/srv/app/main.py", 1)
+    chain = [Frame(f"level_{i}", "/srv/app/deep.py", i) for i in range(3_000)]
+    tree.add(tree.node([main, *chain]), 3.0)
+    tree.add(tree.node([main, chain[-1]]), 1.0)
+    stats = {main: FunctionStats(1, 1, 0.0, 4.0), chain[-1]: FunctionStats(2, 2, 4.0, 4.0)}
+    stats.update({f: FunctionStats(1, 1, 0.0, 3.0) for f in chain[:-1]})
+    profile = Profile("seconds", tree, stats)
+    # WHEN its views are computed
+    views = flame_views.compute(profile, None)
+    # THEN not one stack was made from the tree
+    assert tree.materialised == 0
+    # and the views are those of its stacks: the chain drawn to its end,
+    deepest = named(views.tree.collapsed, "level_2999")
+    assert sorted((b.depth, b.weight) for b in deepest) == [(2, 1.0), (3_001, 3.0)]
+    # the leaf first in the inverted view, with its whole time, its two callers below it
+    first = [b for b in views.inverted.collapsed.blocks if b.depth == 1]
+    assert [(b.frame and b.frame.function, b.weight) for b in first] == [("level_2999", 4.0)]
+    callers = [b for b in views.inverted.collapsed.blocks if b.depth == 2]
+    assert sorted((b.frame and b.frame.function, b.weight) for b in callers) == [
+        ("level_2998", 3.0),
+        ("main", 1.0),
+    ]
+    # and the leaf's merged view one block of 4.0 with both callers above it
+    leaf = next(m for m in views.merged if m.frame.function == "level_2999")
+    assert [b.weight for b in named(leaf.callees.collapsed, "level_2999")] == [4.0]
+    assert sorted(b.weight for b in leaf.callers.collapsed.blocks if b.depth == 2) == [1.0, 3.0]
+
+
+def test_a_hidden_run_names_every_function_it_hides_however_many_stacks_lie_below() -> None:
+    # GIVEN one sqlalchemy entry point that reaches 300 distinct sqlalchemy functions, each
+    # calling back into the user's code: 300 stacks below one collapsed run
+    main = Frame("main", "/srv/app/main.py", 1)
+    entry = sa("Session.execute", "orm/session", 1)
+    stacks: dict[Stack, float] = {}
+    for i in range(300):
+        inner = sa(f"Inner.step_{i}", "orm/inner", 10 + i)
+        stacks[(main, entry, inner, Frame(f"callback_{i}", "/srv/app/hooks.py", i))] = 1.0
+    views = flame_views.compute(Profile("seconds", stacks), None)
+    # THEN the one marker counts all 300 hidden functions (not a sample of them)
+    markers = [b for b in views.tree.collapsed.blocks if b.frame and flame_views.is_hidden(b.frame)]
+    assert [(b.frame and b.frame.function, b.weight) for b in markers] == [
+        ("300 frames hidden (sqlalchemy)", 300.0)
+    ]
+    # and so does the inverted view, where the run is read upwards from each callback
+    inverted = {b.frame.function for b in views.inverted.collapsed.blocks if b.frame is not None}
+    assert "1 frame hidden (sqlalchemy)" in inverted  # (each callback's caller alone)
+
+
+def test_every_view_of_a_big_profile_comes_from_its_thinned_paths_at_every_depth() -> None:
+    # GIVEN a profile of 2.25 million frames held as tuples (past FRAME_BUDGET)
+    profile = large_profile(45_000)
+    assert sum(map(len, profile.stacks)) > flame_views.FRAME_BUDGET
+    views = flame_views.compute(profile, None)
+    assert views.thinned
+    # THEN the inverted view reaches the roots of the 50-deep stacks (not cut at some depth),
+    # with library frames collapsed and shown, and several functions get a merged view
+    assert max(b.depth for b in views.inverted.collapsed.blocks) == 50
+    assert views.inverted.expanded is not None
+    assert len(views.merged) > 1
+    # and each depth of every view holds its total at most once
+    for drawn in (views.tree.collapsed, views.inverted.collapsed, views.inverted.expanded):
+        by_depth: dict[int, float] = {}
+        for b in drawn.blocks:
+            by_depth[b.depth] = by_depth.get(b.depth, 0.0) + b.weight
+        assert max(by_depth.values()) <= drawn.total * (1 + 1e-9)
 
 
 def test_the_views_data_is_json_that_cannot_close_cdata_or_a_script() -> None:

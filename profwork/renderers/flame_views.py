@@ -1,63 +1,66 @@
 """The flame graph's views (`flame.svg`, inline in `report.html`): the data its script draws.
 
-Three views of one profile, each laid out here from the public `Profile` API (`stacks`,
-`numbered_stacks`, `view`) and thinned the same way:
+Three views of one profile, each laid out by `flame_tree` from the profile's call tree (its
+`StackTree`, or its numbered stacks merged into one) and thinned the same way:
 
 - **tree** — the call tree as recorded (`all` on top, callees below their callers);
 - **merged** — one function at a time, its time summed over every caller ("sandwich", as
   speedscope calls it): the function is one block with its total share, its callers stacked
   above it (nearest first) and its callees below. Drawn for the heaviest functions (the hotspots,
-  then the bottlenecks) within a work budget, so a huge profile stays quick; the first hotspot
-  is shown first. A recursive function is taken at its outermost call, so its total counts once;
+  then the bottlenecks): the first always, the others while all of them draw no more blocks
+  than the call tree (or MERGED_BLOCKS), so they cost about what it costs. A recursive function
+  is taken at its outermost call, so its total counts once;
 - **inverted** — callee first: the functions doing the work (leaves) on top, their callers below.
 
 Each view comes in two variants, library frames **collapsed** (the default) and **expanded**.
 Collapsing follows pyinstrument: a run of consecutive third-party or stdlib frames of one
 package keeps its first frame and turns the rest into one `N frames hidden (package)` block
 (N distinct functions), under which the code the run calls back into (your code, another
-package) continues. A view with nothing to collapse is stored once.
-
-The layout, the thinning and the collapsing are `flame_layout`'s.
+package) continues. A profile with nothing to collapse stores each view once.
 
 **Thinning.** A block narrower than `min_share` of its view's total (0.1% by default) is never
 visited: the narrow callees of one caller become a single `[N narrow frames]` block when that is
-itself wide enough. The work is bounded by the blocks drawn, not by the profile's size.
+itself wide enough. The work is bounded by the blocks drawn and one pass over the tree's nodes.
+A big profile held as tuples (more than FRAME_BUDGET frames) is first thinned to the call paths
+at least THIN_SHARE of the total wide (`flame_layout.lay_out`), and every view drawn from those.
 
-**Escaping.** The data is JSON, embedded by `flamesvg` in a `<script type="application/json">`
-inside CDATA: `<`, `>` and `&` are written as `\\u003c`… so neither `]]>` nor `</script>` can
-appear, and the script shows every name with `textContent`.
+**The data** is the blocks of every view, each a flat list of integers (start and weight in
+2**-30 of the view's total), and one table of the frames they draw. It is JSON, embedded by
+`flamesvg` in a `<script type="application/json">` inside CDATA: `<`, `>` and `&` are written
+as `\\u003c`… so neither `]]>` nor `</script>` can appear, and the script shows every name with
+`textContent`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import operator
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import chain, compress, repeat
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from profwork.model import Frame, FrameKind, NumberedStacks, Stack
+from profwork.model import Frame, FrameKind, Stack
 from profwork.renderers.flame_layout import FRAME_BUDGET as FRAME_BUDGET
 from profwork.renderers.flame_layout import HIDDEN_LINE as HIDDEN_LINE
 from profwork.renderers.flame_layout import MIN_SHARE as MIN_SHARE
 from profwork.renderers.flame_layout import NARROW as NARROW
 from profwork.renderers.flame_layout import THIN_SHARE as THIN_SHARE
-from profwork.renderers.flame_layout import Collapser as Collapser
 from profwork.renderers.flame_layout import ViewBlock as ViewBlock
 from profwork.renderers.flame_layout import ViewLayout as ViewLayout
 from profwork.renderers.flame_layout import is_hidden as is_hidden
 from profwork.renderers.flame_layout import lay_out as lay_out
 from profwork.renderers.flame_layout import package as package
 from profwork.renderers.flame_layout import thinned as thinned
+from profwork.renderers.flame_tree import NodeTable, Walker
+from profwork.stacktree import StackTree
 
 if TYPE_CHECKING:
     from profwork.analyses import Summary
     from profwork.model import Profile
 
 MERGED_FUNCTIONS = 10  # at most this many functions get a merged view
+MERGED_BLOCKS = 1_000  # the blocks all merged views may draw, at least (the first always)
 
 # ---- the views ----------------------------------------------------------------------------------
 
@@ -91,20 +94,6 @@ class Views:
     thinned: bool = False  # the call tree drawn from the paths over THIN_SHARE (a big profile)
 
 
-def _variants(
-    subs: list[Stack],
-    short: list[Stack] | None,
-    weights: list[float],
-    min_share: float,
-    collapser: Collapser,
-) -> Variants:
-    """Both variants of a view: `short` are the stacks collapsed (None when nothing was)."""
-    expanded = lay_out(list(subs), list(weights), min_share)
-    if short is None:
-        return Variants(expanded, None)
-    return Variants(lay_out(list(short), list(weights), min_share, collapser.namer), expanded)
-
-
 def merged_candidates(profile: Profile, summary: Summary | None) -> list[Frame]:
     """The functions that get a merged view: the hotspots (the user functions doing the work),
     then the bottlenecks, heaviest first."""
@@ -121,158 +110,66 @@ def merged_candidates(profile: Profile, summary: Summary | None) -> list[Frame]:
     return out[:MERGED_FUNCTIONS]
 
 
-def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SHARE) -> Views:
-    """Every view of `profile` (what `FlameSvg` draws and embeds)."""
+def node_table(profile: Profile) -> tuple[NodeTable, bool, int]:
+    """The profile's call tree as a node table, whether it was thinned, and its stack count.
+
+    A `StackTree` is read as it is; other stacks are numbered (`Profile.numbered_stacks`, which
+    the pstats, folded and speedscope writers share) and merged level by level, unless they hold
+    more than FRAME_BUDGET frames: then the tree is the paths at least THIN_SHARE of the total
+    wide (every block over `min_share` is among them, with its weight), which are few."""
+    stacks = profile.stacks
+    if isinstance(stacks, StackTree):
+        table = NodeTable.of_tree(stacks.frames, stacks.parent, stacks.frame, stacks.entries())
+        return table, False, table.entries
+    if sum(map(len, stacks)) <= FRAME_BUDGET:
+        table = NodeTable.of_numbered(profile.numbered_stacks())
+        return table, False, table.entries
     subs: list[Stack] = []
     weights: list[float] = []
-    for stack, weight in profile.stacks.items():
+    for stack, weight in stacks.items():
         if weight > 0:
             subs.append(stack)
             weights.append(float(weight))
-    total = math.fsum(weights)
-    collapser = Collapser(profile.numbered_stacks().frames)
+    return NodeTable.of_layout(lay_out(subs, weights, THIN_SHARE)), True, len(subs)
+
+
+def compute(profile: Profile, summary: Summary | None, min_share: float = MIN_SHARE) -> Views:
+    """Every view of `profile` (what `FlameSvg` draws and embeds), from its call tree."""
+    table, thin, count = node_table(profile)
+    walker = Walker(table)
+    both = walker.collapsible
+
+    def variants(draw: Callable[[bool], ViewLayout]) -> Variants:
+        return Variants(draw(True), draw(False) if both else None)
+
+    tree = variants(lambda c: walker.forward(None, c, min_share))
+    inverted = variants(lambda c: walker.inverted(c, min_share))
+    merged: list[Merged] = []
     candidates = merged_candidates(profile, summary)
-    count = len(subs)
-    big = sum(map(len, subs)) > FRAME_BUDGET
-    if big:
-        # Too many frames to walk them all for every view. The call tree is drawn from the
-        # paths at least THIN_SHARE of the total wide (every block over min_share is among
-        # them, with its weight), which are few and collapse quickly; the inverted view (no
-        # collapsed variant) and the top function's merged view walk every stack.
-        few, few_weights = thinned(lay_out(list(subs), list(weights), THIN_SHARE))
-        short = collapser.all(few) if collapser.active else None
-        if short is not None and all(map(operator.is_, short, few)):
-            short = None
-        tree = _variants(few, short, few_weights, min_share, collapser)
-        numbered = profile.numbered_stacks()
-        inverted = Variants(
-            lay_out(*_truncated(numbered, lambda n: n[: -DEPTH - 1 : -1]), min_share), None
-        )
-        merged = []
-        number = {frame: i for i, frame in enumerate(numbered.frames)}
-        key = number.get(candidates[0]) if candidates else None
-        if key is not None:
-            callers, callees = _sandwich(numbered, key)
-            merged.append(
-                Merged(
-                    candidates[0],
-                    Variants(lay_out(*callers, min_share), None),
-                    Variants(lay_out(*callees, min_share), None),
-                )
-            )
-        return Views(tree, inverted, merged, total, count, min_share, True)
-    short = collapser.all(subs) if collapser.active else None
-    if short is not None and all(map(operator.is_, short, subs)):
-        short = None
-    tree = _variants(subs, short, weights, min_share, collapser)
-    inverted = _variants(
-        [s[::-1] for s in subs],
-        None if short is None else [collapser.view(t, len(t) - 1, True) for t in short],
-        weights,
-        min_share,
-        collapser,
-    )
-    merged = _merged(profile, subs, short, weights, candidates, min_share, collapser)
-    return Views(tree, inverted, merged, total, count, min_share)
-
-
-DEPTH = 24  # on a big profile, the levels the inverted and merged views show
-
-
-_Cut = tuple[list[Stack], list[float]]
-
-
-def _truncated(numbered: NumberedStacks, cut: Callable[[tuple[int, ...]], tuple[int, ...]]) -> _Cut:
-    """The profile's stacks cut to a few levels (by `cut`, on their frame numbers, natively),
-    those that become equal merged: a big profile's many stacks become a few distinct ones."""
-    weights: dict[tuple[int, ...], float] = {}
-    for numbers, _lead, weight in numbered.stacks:
-        if weight > 0:
-            short = cut(numbers)
-            weights[short] = weights.get(short, 0.0) + weight
-    return _frames(numbered, weights)
-
-
-def _sandwich(numbered: NumberedStacks, key: int) -> tuple[_Cut, _Cut]:
-    """The callers and the callees of frame number `key`, each cut to DEPTH levels."""
-    up: dict[tuple[int, ...], float] = {}
-    down: dict[tuple[int, ...], float] = {}
-    for numbers, _lead, weight in numbered.stacks:
-        if weight > 0 and key in numbers:
-            at = numbers.index(key)
-            caller = numbers[at : max(-1, at - DEPTH) : -1] if at >= DEPTH else numbers[at::-1]
-            callee = numbers[at : at + DEPTH]
-            up[caller] = up.get(caller, 0.0) + weight
-            down[callee] = down.get(callee, 0.0) + weight
-    return _frames(numbered, up), _frames(numbered, down)
-
-
-def _frames(numbered: NumberedStacks, weights: dict[tuple[int, ...], float]) -> _Cut:
-    frames = numbered.frames
-    return [tuple(map(frames.__getitem__, k)) for k in weights], list(weights.values())
-
-
-def _merged(
-    profile: Profile,
-    subs: list[Stack],
-    short: list[Stack] | None,
-    weights: list[float],
-    candidates: list[Frame],
-    min_share: float,
-    collapser: Collapser,
-) -> list[Merged]:
-    """Merged views for the candidates, in order, within a budget of stacks visited (half the
-    profile's stacks, and never less than 5,000; the first candidate always gets one), so that
-    all the merged views together cost about as much as the call tree's layout."""
-    if not candidates or not subs:
-        return []
-    numbered = profile.numbered_stacks()
-    number = {frame: i for i, frame in enumerate(numbered.frames)}
-    # the stacks drawn (`subs`) are the profile's stacks that weigh something, in its order
-    drawn = [numbers for numbers, _lead, weight in numbered.stacks if weight > 0]
-    if len(drawn) != len(subs):
-        return []
-    budget = max(5_000, len(subs) // 2)
-    out: list[Merged] = []
-    for frame in candidates:
-        key = number.get(frame)
-        if key is None:
-            continue
-        # the stacks that hold it: one native pass
-        held = list(compress(range(len(drawn)), map(operator.contains, drawn, repeat(key))))
-        if not held:
-            continue
-        if out and len(held) > budget:
-            break  # the heaviest functions first, while the work stays bounded
-        budget -= len(held)
-        callers: list[Stack] = []
-        callees: list[Stack] = []
-        short_callers: list[Stack] = []
-        short_callees: list[Stack] = []
-        ws: list[float] = []
-        for i in held:
-            s = subs[i]
-            at = s.index(frame)
-            callees.append(s[at:])
-            callers.append(s[at::-1])
-            ws.append(weights[i])
-            if short is not None:
-                t = short[i]
-                if t is not s and frame in t:  # (a library function may be hidden in a run)
-                    at = t.index(frame)
-                    short_callees.append(collapser.view(t, at, False))
-                    short_callers.append(collapser.view(t, at, True))
-                else:
-                    short_callees.append(callees[-1])
-                    short_callers.append(callers[-1])
-        out.append(
-            Merged(
+    if candidates and walker.total > 0:
+        number = {frame: i for i, frame in enumerate(table.frames)}
+        keys = {frame: number[frame] for frame in candidates if frame in number}
+        calls = walker.calls(set(keys.values()))
+        # the first always; the others while they draw no more blocks than the call tree
+        # (or MERGED_BLOCKS), so that they cost about what it costs
+        drawn = sum(len(v.blocks) for v in (tree.collapsed, tree.expanded) if v is not None)
+        budget = max(MERGED_BLOCKS, drawn)
+        for frame, key in keys.items():
+            if merged and budget <= 0:
+                break
+            starts = walker.outermost(key, calls[key])
+            if not starts:
+                continue
+            view = Merged(
                 frame,
-                _variants(callers, short_callers or None, ws, min_share, collapser),
-                _variants(callees, short_callees or None, ws, min_share, collapser),
+                variants(lambda c, s=starts: walker.callers(s, c, min_share)),  # type: ignore[misc]
+                variants(lambda c, s=starts: walker.forward(s, c, min_share)),  # type: ignore[misc]
             )
-        )
-    return out
+            merged.append(view)
+            for pair in (view.callers, view.callees):
+                budget -= len(pair.collapsed.blocks)
+                budget -= len(pair.expanded.blocks) if pair.expanded is not None else 0
+    return Views(tree, inverted, merged, walker.total, count, min_share, thin)
 
 
 # ---- colours ------------------------------------------------------------------------------------
@@ -316,43 +213,60 @@ def fill(frame: Frame) -> str:
 
 # ---- the data the script draws ------------------------------------------------------------------
 
-_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
-
 
 class _Table:
-    """The frames the views draw, numbered once: name, location, kind, fill."""
+    """The frames the views draw, numbered once: name, location, kind, fill. Looked up by
+    identity (the views share their frame objects), so equal frames held twice are two rows."""
 
     def __init__(self) -> None:
-        self.index: dict[Frame, int] = {}
+        self.ids: dict[int, int] = {}
+        self.held: list[Frame] = []  # (keeps the frames, and so their ids, alive)
         self.rows: list[list[str]] = []
 
     def __call__(self, frame: Frame) -> int:
-        known = self.index.get(frame)
+        known = self.ids.get(id(frame))
         if known is None:
-            known = self.index[frame] = len(self.rows)
+            known = self.ids[id(frame)] = len(self.rows)
+            self.held.append(frame)
             kind = "hidden" if is_hidden(frame) else frame.kind.value
             self.rows.append([frame.function, frame.location, kind, fill(frame)])
         return known
 
 
-def _number(value: float) -> float | int:
-    rounded = float(f"{value:.7g}")
-    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+UNITS = 2**30  # a view's total, in the integers its blocks are written in
 
 
-def _blocks(drawn: ViewLayout, table: _Table) -> list[float | int]:
-    """A layout as a flat list: depth, start, weight, frame (-1 the root, -2 merged), merged."""
-    out: list[float | int] = []
-    for b in drawn.blocks:
-        f = -1 if b.frame is None and not b.merged else (-2 if b.frame is None else table(b.frame))
-        out.extend((b.depth, _number(b.start), _number(b.weight), f, b.merged))
+def _blocks(drawn: ViewLayout, table: _Table, per_unit: float) -> list[int]:
+    """A layout as a flat list of integers: depth, start, weight (both in units of
+    `1 / per_unit`), frame (-1 the root, -2 merged narrow frames), merged."""
+    out: list[int] = []
+    extend, ids = out.extend, table.ids
+    for depth, start, weight, frame, merged in drawn.blocks:
+        if frame is None:
+            f = -2 if merged else -1
+        else:
+            known = ids.get(id(frame))
+            f = table(frame) if known is None else known
+        extend((depth, int(start * per_unit + 0.5), int(weight * per_unit + 0.5), f, merged))
     return out
 
 
 def _pair(v: Variants, table: _Table) -> dict[str, Any]:
-    out: dict[str, Any] = {"collapsed": _blocks(v.collapsed, table), "narrow": v.collapsed.narrow}
+    """Both variants of a view, their starts and weights as integers (quicker to write and
+    read than decimals): as they are when they all are (samples, bytes), else in 2**-30 of the
+    view's total; `scale` turns them back."""
+    total = v.collapsed.total
+    per_unit = UNITS / total if total > 0 else 0.0
+    layouts = (v.collapsed,) if v.expanded is None else (v.collapsed, v.expanded)
+    if total > 0 and all(b.weight % 1.0 == 0 == b.start % 1.0 for d in layouts for b in d.blocks):
+        per_unit = 1.0
+    out: dict[str, Any] = {
+        "scale": 1 / per_unit if per_unit else 0.0,
+        "collapsed": _blocks(v.collapsed, table, per_unit),
+        "narrow": v.collapsed.narrow,
+    }
     if v.expanded is not None:
-        out["expanded"] = _blocks(v.expanded, table)
+        out["expanded"] = _blocks(v.expanded, table, per_unit)
     return out
 
 
@@ -378,4 +292,5 @@ def data(views: Views, unit: str) -> dict[str, Any]:
 
 def to_json(payload: dict[str, Any]) -> str:
     """JSON safe inside CDATA and inside an HTML page's `<svg>`: no `<`, `>` or `&` at all."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).translate(_JSON_ESCAPES)
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

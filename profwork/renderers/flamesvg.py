@@ -350,9 +350,8 @@ class FlameSvg:
         )
         if drawn.thinned:
             note = (
-                f"a big profile: the call tree is drawn from the paths over "
-                f"{flame_views.THIN_SHARE:.2%} of the total; one merged view; the merged and "
-                f"inverted views {flame_views.DEPTH} levels deep, library frames shown"
+                f"a big profile: every view is drawn from the call paths over "
+                f"{flame_views.THIN_SHARE:.2%} of the total"
             )
             text += f' · <tspan class="note">{escape(note)}</tspan>'
         narrow = drawn.tree.collapsed.narrow

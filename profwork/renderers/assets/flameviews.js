@@ -114,23 +114,28 @@
   }
 
   // ---- building a view from the data -------------------------------------------------------
+  // A view's blocks: flat [depth, start, weight, frame, merged] * n, start and weight integers
+  // that pair.scale turns back into the profile's unit.
   function blocksOf(pair) {
     return state.collapsed ? pair.collapsed : pair.expanded || pair.collapsed;
   }
 
   function items() {
     var out = [];
-    function add(flat, viewTotal, rowOf, dir, skipRoot) {
+    function add(pair, viewTotal, rowOf, dir, skipRoot) {
+      var flat = blocksOf(pair);
+      var scale = pair.scale;
       for (var i = 0; i < flat.length; i += 5) {
         var depth = flat[i];
         if (skipRoot !== null && depth <= skipRoot) continue;
+        var weight = flat[i + 2] * scale;
         out.push({
           depth: depth,
           row: rowOf(depth),
           dir: dir,
-          x0: flat[i + 1] / viewTotal,
-          w0: flat[i + 2] / viewTotal,
-          weight: flat[i + 2],
+          x0: flat[i + 1] * scale / viewTotal,
+          w0: weight / viewTotal,
+          weight: weight,
           frame: flat[i + 3],
           merged: flat[i + 4],
         });
@@ -140,14 +145,14 @@
       var m = DATA.merged[state.merged];
       var callees = blocksOf(m.callees);
       var callers = blocksOf(m.callers);
-      var weight = callees.length > 2 ? callees[2] : 0;
+      var weight = callees.length > 2 ? callees[2] * m.callees.scale : 0;
       var up = 1;
       for (var i = 0; i < callers.length; i += 5) up = Math.max(up, callers[i]);
-      add(callers, weight, function (d) { return up - d; }, -1, 1);
-      add(callees, weight, function (d) { return up - 1 + (d - 1); }, 1, 0);
+      add(m.callers, weight, function (d) { return up - d; }, -1, 1);
+      add(m.callees, weight, function (d) { return up - 1 + (d - 1); }, 1, 0);
       out.forEach(function (item) { item.level = item.depth - 1; });
     } else {
-      add(blocksOf(DATA[state.view]), DATA.total, function (d) { return d; }, 1, null);
+      add(DATA[state.view], DATA.total, function (d) { return d; }, 1, null);
       out.forEach(function (item) { item.level = item.depth; });
     }
     return out;
