@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -29,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from profwork import rundir, specs, sqlcapture
+from profwork import rundir, sqlcapture
 from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
 from profwork.methods import (
@@ -86,6 +85,8 @@ def run(
     method declares before anything runs."""
     profiler = get_method(method)
     chosen = method_options(profiler, options)
+    from profwork import specs  # a run's only: `report` and `convert` never resolve a target
+
     target = specs.resolve(spec, module=module, argv=argv)
     bound = target.bind(params, size)
     method = profiler.name  # the registered spelling (`-m cProfile` is cprofile)
@@ -155,6 +156,8 @@ def attach(
     chosen = method_options(profiler, options)
     name, argv = process_facts(pid)
     started = datetime.now().astimezone()
+    from profwork import specs
+
     label = f"pid-{pid}-{specs.slug(name, module=True)}"
     run_dir: RunDir | None = None
 
@@ -168,6 +171,8 @@ def attach(
         raw = attacher.attach(pid, raw_dir, chosen, duration)
     except BaseException:
         if run_dir is not None:
+            import shutil
+
             shutil.rmtree(run_dir.temp, ignore_errors=True)
         raise
     assert run_dir is not None

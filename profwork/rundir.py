@@ -11,9 +11,7 @@ import errno
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
@@ -186,6 +184,8 @@ class RunDir:
         try:
             self.parent.mkdir(parents=True, exist_ok=True)
             if self.temp.exists():
+                import shutil
+
                 shutil.rmtree(self.temp)
             self.temp.mkdir()
             self.raw.mkdir()
@@ -241,6 +241,8 @@ class RunDir:
     def discard(self) -> None:
         """Nothing to keep (the setup failed, an option was refused): remove the temporary
         directory and the directories created for it, when empty."""
+        import shutil
+
         shutil.rmtree(self.temp, ignore_errors=True)
         for directory in self.created:
             try:
@@ -308,6 +310,8 @@ def replacing(output: Path) -> Iterator[BinaryIO]:
         with output.open("wb") as direct:
             yield direct
         return
+    import tempfile
+
     fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -24,7 +24,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -84,6 +83,8 @@ class TargetExit(BaseException):
 
 
 def _describe(exc: BaseException) -> str:
+    import traceback  # only a failure needs it
+
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
@@ -299,6 +300,8 @@ def _end_fork(exc: BaseException | None) -> NoReturn:
             print(exc.code, file=sys.stderr)
             code = 1
     elif exc is not None:
+        import traceback
+
         traceback.print_exception(exc)
         code = 1
     for stream in (sys.stdout, sys.stderr):
@@ -369,6 +372,8 @@ def _setup_failed(exc: BaseException, target: Target) -> TargetSetupError:
             name = f"{kind.__module__}.{name}"
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         what = f"failed: {name}: {message}" if message else f"failed: {name}"
+    import traceback
+
     classifier = Classifier(SysPaths.current(target.user_paths))
     frames = [
         f"{_shown(f.filename)}:{f.lineno} in {f.name}"

@@ -18,7 +18,6 @@ Two sources, one kind of finding (`NPlusOne`), ranked by the time they cost:
 from __future__ import annotations
 
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -169,7 +168,7 @@ def sql_findings(log: QueryLog, threshold: int = DEFAULT_THRESHOLD) -> list[NPlu
             NPlusOne(
                 kind="sql",
                 what=normalised,
-                count=statistics.fmean(counts),
+                count=sum(counts) / len(counts),
                 most=max(counts),
                 units=len(flagged),
                 unit=", ".join(labels[:3]) + (f" (+{len(labels) - 3})" if len(labels) > 3 else ""),

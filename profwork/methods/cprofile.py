@@ -18,14 +18,13 @@ drops the profiler's own entries) and of the iterations' times.
 
 from __future__ import annotations
 
-import cProfile
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profwork import runner
 from profwork.frames import Classifier, SysPaths
@@ -34,6 +33,9 @@ from profwork.model import Frame, FrameKind, FunctionStats, Profile, Unit
 from profwork.stacks import thread_rule
 from profwork.stacktree import StackTree
 from profwork.targets import BoundTarget
+
+if TYPE_CHECKING:
+    import cProfile
 
 QUALNAMES = "qualnames.json"
 REPEATS = "repeats.json"
@@ -53,6 +55,8 @@ class _Profilers(runner.Hook):
         self.main = self._profiler()
 
     def _profiler(self) -> cProfile.Profile:
+        import cProfile  # here: normalising a run (`report`) needs no profiler
+
         # each profiler runs in one thread: its thread's CPU clock (`--cpu-time`)
         return cProfile.Profile(time.thread_time) if self.cpu_time else cProfile.Profile()
 
