@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 from profwork.cli_params import (
     METHOD,
+    PATH,
     SQL_OPTIONS,
     LazyCommand,
     LazyGroup,
@@ -34,6 +34,8 @@ from profwork.cli_params import (
 from profwork.errors import CTRL_C_EXIT, OutputError, ProfworkError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from profwork.methods import Method
     from profwork.pipeline import RunResult
     from profwork.readers.source import InputUnit
@@ -299,7 +301,7 @@ def dump(pid: int, method: str) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=PATH)
 @click.option(
     "--format",
     "fmt",
@@ -324,12 +326,12 @@ def report(path: Path, fmt: str, top: int, unit: InputUnit | None) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=PATH)
 @click.option("--to", "to", type=RegistryChoice("profwork.renderers:RENDERERS"), required=True)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="OUT",
     help="The file (or an existing directory) to write; required for a run directory.",
 )
@@ -352,9 +354,7 @@ def convert(path: Path, to: str, output: Path | None, unit: InputUnit | None) ->
 
 
 @cli.command(name="ls")
-@click.argument(
-    "directory", required=False, type=click.Path(path_type=Path), default=Path("profiling_results")
-)
+@click.argument("directory", required=False, type=PATH, default="profiling_results")
 def ls(directory: Path) -> None:
     """List runs, newest first."""
     from profwork import console
