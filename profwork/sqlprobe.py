@@ -243,27 +243,19 @@ def _site(code: types.CodeType, line: int) -> Site:
 
 # ---- the probe -----------------------------------------------------------------------------------
 
-# per thread: .depth, the hooked executions running (only the outermost records); .engine, the
-# start times of the SQLAlchemy executions running (see `_sqldrivers`)
+# per thread: .depth, the hooked executions running (only the outermost records)
 _local = threading.local()
 _active: SqlProbe | None = None
+_unit = work._CURRENT.get  # noqa: SLF001 - `work.current()` without its call: once per statement
 
+# A place in the target's code, resolved once per (code object, instruction): the code, the
+# line running and the header line of the innermost loop around it (None: in no loop).
+_Place = tuple[types.CodeType, int, int | None]
 
-# statement, parameters' fingerprint, seconds, rows, call site's code (None: no frame of the
-# target's code), its line, the loop's code (None: in no loop), its line, unit id, driver. Sites
-# are built from code objects only when the log is read: recording stays cheap.
-_Row = tuple[
-    str,
-    int | str,
-    float,
-    int | None,
-    types.CodeType | None,
-    int,
-    types.CodeType | None,
-    int,
-    int,
-    str,
-]
+# statement, parameters' fingerprint, seconds, rows, the call site's place (None: no frame of
+# the target's code), the loop's place (None: in no loop), the unit of work (None: the body),
+# driver. Sites are built from places only when the log is read: recording stays cheap.
+_Row = tuple[str, int | str, float, int | None, _Place | None, _Place | None, work.Unit | None, str]
 
 
 class SqlProbe:
@@ -272,8 +264,10 @@ class SqlProbe:
     def __init__(self, user_paths: Sequence[str] = ()) -> None:
         self._classifier = Classifier(SysPaths.current(tuple(user_paths)))
         self._user: dict[str, bool] = {}  # by file name
+        # by (id of the code object, instruction offset); each place keeps its code object
+        # alive, so that an id is not reused for another code object while it is cached
+        self._places: dict[tuple[int, int], _Place] = {}
         self._rows: list[_Row] = []
-        self._units: dict[int, str] = {0: "body"}
         self._undo: list[Callable[[], None]] = []
         self._hooked: set[str] = set()
         self._errors = 0
@@ -332,8 +326,9 @@ class SqlProbe:
         """Called by a driver hook right after a statement ran. Never raises into the target.
 
         It runs once per statement, so it does the least it can: walk up to the innermost
-        frame of the target's code (a dict lookup per frame, by file name), look for the loop
-        above it, and keep the code objects and lines; `log` turns them into `Site`s."""
+        frame of the target's code (a dict lookup per frame, by file name), look its place up
+        (line and loop, resolved once per code location) and, when it is in no loop, the
+        places of the target's frames above it; `log` turns places into `Site`s."""
         try:
             user = self._user
             frame: types.FrameType | None = sys._getframe(1)
@@ -345,43 +340,48 @@ class SqlProbe:
                 if known:
                     break
                 frame = frame.f_back
-            code: types.CodeType | None = None
-            line = loop_line = 0
-            loop_code: types.CodeType | None = None
+            site: _Place | None = None
+            loop: _Place | None = None
             if frame is not None:
                 code = frame.f_code
-                line = frame.f_lineno or code.co_firstlineno
-                above: types.FrameType | None = frame
-                for _ in range(_LOOP_SEARCH):
-                    if above is None:
-                        break
-                    header = None
-                    file = above.f_code.co_filename
-                    if user.get(file) or self._is_user(file):
-                        header = _loop_line(above)
-                    if header is not None:
-                        loop_code, loop_line = above.f_code, header
-                        break
-                    above = above.f_back
-            unit = work.current()
-            if unit.id not in self._units:
-                self._units[unit.id] = unit.label
-            self._rows.append(
-                (
-                    statement,
-                    fingerprint(parameters),
-                    seconds,
-                    rows,
-                    code,
-                    line,
-                    loop_code,
-                    loop_line,
-                    unit.id,
-                    driver,
-                )
-            )
+                site = self._places.get((id(code), frame.f_lasti))
+                if site is None or site[0] is not code:
+                    site = self._place(frame)
+                loop = site if site[2] is not None else self._loop_above(frame)
+            fingerprint_: int | str
+            try:
+                fingerprint_ = hash(parameters)
+            except TypeError:
+                fingerprint_ = fingerprint(parameters)
+            self._rows.append((statement, fingerprint_, seconds, rows, site, loop, _unit(), driver))
         except Exception:  # noqa: BLE001 - the target's query must never fail because of us
             self._errors += 1
+
+    def _place(self, frame: types.FrameType) -> _Place:
+        code = frame.f_code
+        place = self._places.get((id(code), frame.f_lasti))
+        if place is None or place[0] is not code:
+            line = frame.f_lineno or code.co_firstlineno
+            place = self._places[(id(code), frame.f_lasti)] = (code, line, _loop_line(frame))
+        return place
+
+    def _loop_above(self, frame: types.FrameType) -> _Place | None:
+        """The place of the innermost frame of the target's code above `frame` (among the
+        `_LOOP_SEARCH` frames above it) that is inside a loop."""
+        above = frame.f_back
+        for _ in range(_LOOP_SEARCH - 1):
+            if above is None:
+                return None
+            file = above.f_code.co_filename
+            known = self._user.get(file)
+            if known is None:
+                known = self._is_user(file)
+            if known:
+                place = self._place(above)
+                if place[2] is not None:
+                    return place
+            above = above.f_back
+        return None
 
     def _is_user(self, file: str) -> bool:
         user = self._user.get(file)
@@ -393,36 +393,42 @@ class SqlProbe:
         notes: tuple[str, ...] = ()
         if self._errors:
             notes = (f"the SQL probe failed to record {self._errors} statement(s)",)
-        # one Site per place; code objects by id (hashing one hashes its bytecode), which stay
-        # theirs while the rows keep the code objects alive
+        units: dict[int, str] = {0: "body"}
+        # one Site per code location; code objects by id (hashing one hashes its bytecode),
+        # which stay theirs while the places keep the code objects alive
         sites: dict[tuple[int, int], Site] = {}
 
-        def site(code: types.CodeType | None, line: int) -> Site | None:
-            if code is None:
+        def site(place: _Place | None, loop: bool) -> Site | None:
+            if place is None:
                 return None
+            code, line, header = place
+            if loop and header is not None:
+                line = header
             found = sites.get((id(code), line))
             if found is None:
                 found = sites[(id(code), line)] = _site(code, line)
             return found
 
-        return QueryLog(
-            tuple(
+        queries = []
+        for s, p, sec, r, call_site, loop, unit, driver in self._rows:
+            if unit is None:
+                unit = work.BODY
+            elif unit.id not in units:
+                units[unit.id] = unit.label
+            queries.append(
                 Query(
                     s,
                     normalise(s),
                     fingerprint_text(p),
                     sec,
                     r,
-                    site(code, line),
-                    site(loop_code, loop_line),
-                    unit,
+                    site(call_site, False),
+                    site(loop, True),
+                    unit.id,
                     driver,
                 )
-                for s, p, sec, r, code, line, loop_code, loop_line, unit, driver in self._rows
-            ),
-            dict(self._units),
-            notes,
-        )
+            )
+        return QueryLog(tuple(queries), units, notes)
 
 
 def active() -> SqlProbe | None:
