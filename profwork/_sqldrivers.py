@@ -76,53 +76,92 @@ def _text(statement: Any) -> str:
 # SQLAlchemy calls these listeners on every path that executes a statement (a plain execute,
 # each batch of an "insertmanyvalues" insert, a sequence or a default).
 
-_EVENTS = ("do_execute", "do_executemany", "do_execute_no_params")
+# The listeners' frame and SQLAlchemy's method that calls them are skipped unlooked at when the
+# call site is looked for: `record(..., skip=_SKIP)`.
+_SKIP = 3
 
 
-def _sqlalchemy_listener(event: str) -> Callable[..., bool | None]:
-    """The listener for one of `_EVENTS`: `args` are (parameters, context) or (context,)."""
-
-    def listener(cursor: Any, statement: str, *args: Any) -> bool | None:
-        probe = sqlprobe._active  # noqa: SLF001 - `recording()`, inlined: once per statement
-        context = args[-1]
-        here = _local.__dict__
-        if probe is None or not probe.recording or context is None or here.get("depth"):
-            return None  # not ours to run: SQLAlchemy goes on as without the probe
-        dialect = context.dialect
-        listeners = getattr(dialect.dispatch, event)
-        here["depth"] = 1
-        started = perf_counter()
-        try:
-            if len(listeners) == 1 or not _ran_later(listeners, listener, cursor, statement, args):
-                getattr(dialect, event)(cursor, statement, *args)
-        finally:
-            here["depth"] = 0
-        seconds = perf_counter() - started
-        rows = getattr(cursor, "rowcount", -1)
-        parameters = args[0] if len(args) == 2 else ()
-        probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None)
-        return True
-
-    listener.__qualname__ = listener.__name__ = f"_profwork_sql_{event}"
-    return listener
+def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    probe = sqlprobe._active  # noqa: SLF001 - `recording()`, inlined: once per statement
+    here = _local.__dict__
+    if probe is None or not probe.recording or context is None or here.get("depth"):
+        return None  # not ours to run: SQLAlchemy goes on as without the probe
+    dialect = context.dialect
+    listeners = dialect.dispatch.do_execute
+    here["depth"] = 1
+    started = perf_counter()
+    try:
+        args = (cursor, statement, parameters, context)
+        if len(listeners) == 1 or not _ran_later(listeners, _on_execute, args):
+            dialect.do_execute(cursor, statement, parameters, context)
+    finally:
+        here["depth"] = 0
+    seconds = perf_counter() - started
+    rows = getattr(cursor, "rowcount", -1)
+    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, _SKIP)
+    return True
 
 
-def _ran_later(
-    listeners: Any, ours: Callable[..., Any], cursor: Any, statement: str, args: tuple[Any, ...]
-) -> bool:
+def _on_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    probe = sqlprobe._active  # noqa: SLF001
+    here = _local.__dict__
+    if probe is None or not probe.recording or context is None or here.get("depth"):
+        return None
+    dialect = context.dialect
+    listeners = dialect.dispatch.do_executemany
+    here["depth"] = 1
+    started = perf_counter()
+    try:
+        args = (cursor, statement, parameters, context)
+        if len(listeners) == 1 or not _ran_later(listeners, _on_executemany, args):
+            dialect.do_executemany(cursor, statement, parameters, context)
+    finally:
+        here["depth"] = 0
+    seconds = perf_counter() - started
+    rows = getattr(cursor, "rowcount", -1)
+    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, _SKIP)
+    return True
+
+
+def _on_execute_no_params(cursor: Any, statement: str, context: Any) -> bool | None:
+    probe = sqlprobe._active  # noqa: SLF001
+    here = _local.__dict__
+    if probe is None or not probe.recording or context is None or here.get("depth"):
+        return None
+    dialect = context.dialect
+    listeners = dialect.dispatch.do_execute_no_params
+    here["depth"] = 1
+    started = perf_counter()
+    try:
+        args = (cursor, statement, context)
+        if len(listeners) == 1 or not _ran_later(listeners, _on_execute_no_params, args):
+            dialect.do_execute_no_params(cursor, statement, context)
+    finally:
+        here["depth"] = 0
+    seconds = perf_counter() - started
+    rows = getattr(cursor, "rowcount", -1)
+    probe.record("sqlalchemy", statement, (), seconds, rows if rows >= 0 else None, _SKIP)
+    return True
+
+
+def _ran_later(listeners: Any, ours: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     """Run the listeners registered after `ours` as SQLAlchemy would have (an application's
     own `do_execute` listener): True when one of them executed the statement."""
     later = False
     for fn in listeners:
         if later:
-            if fn(cursor, statement, *args):
+            if fn(*args):
                 return True
         elif fn is ours:
             later = True
     return False
 
 
-_LISTENERS = {event: _sqlalchemy_listener(event) for event in _EVENTS}
+_LISTENERS: dict[str, Callable[..., bool | None]] = {
+    "do_execute": _on_execute,
+    "do_executemany": _on_executemany,
+    "do_execute_no_params": _on_execute_no_params,
+}
 
 
 def _hook_sqlalchemy(module: types.ModuleType) -> Undo:

@@ -202,8 +202,11 @@ class QueryLog:
 # ---- where a statement comes from ----------------------------------------------------------------
 
 # A backward jump closes a `for`/`while` loop or a comprehension's; `await` and `yield from` jump
-# back with JUMP_BACKWARD_NO_INTERRUPT, which is no loop of the user's.
+# back with JUMP_BACKWARD_NO_INTERRUPT, which is no loop of the user's. Python 3.11 closes a
+# `while CONDITION:` loop with a conditional backward jump (POP_JUMP_BACKWARD_IF_TRUE, …) that
+# tests the condition again, on the `while` line: that jump's own line is the loop's.
 _LOOP_JUMPS = frozenset({"JUMP_BACKWARD", "JUMP_ABSOLUTE"})
+_CONDITIONAL_LOOP_JUMP = "POP_JUMP_BACKWARD_IF_"
 _LOOP_SEARCH = 12  # frames above the call site looked at for the loop
 
 
@@ -213,9 +216,15 @@ def _find_loops(code: types.CodeType) -> tuple[tuple[int, int, int], ...]:
     lines = {i.offset: i.positions.lineno if i.positions else None for i in instructions}
     found = []
     for i in instructions:
-        if i.opname in _LOOP_JUMPS and isinstance(i.argval, int) and i.argval <= i.offset:
+        if not isinstance(i.argval, int) or i.argval > i.offset:
+            continue
+        if i.opname in _LOOP_JUMPS:
             header = lines.get(i.argval) or code.co_firstlineno
-            found.append((i.argval, i.offset, header))
+        elif i.opname.startswith(_CONDITIONAL_LOOP_JUMP):
+            header = lines.get(i.offset) or code.co_firstlineno
+        else:
+            continue
+        found.append((i.argval, i.offset, header))
     return tuple(sorted(found, key=lambda r: r[1] - r[0]))
 
 
@@ -322,8 +331,10 @@ class SqlProbe:
         parameters: Any,
         seconds: float,
         rows: int | None,
+        skip: int = 1,
     ) -> None:
-        """Called by a driver hook right after a statement ran. Never raises into the target.
+        """Called by a driver hook right after a statement ran (`skip`: the frames above this
+        one that are the hook's, 1: the caller only). Never raises into the target.
 
         It runs once per statement, so it does the least it can: walk up to the innermost
         frame of the target's code (a dict lookup per frame, by file name), look its place up
@@ -331,7 +342,7 @@ class SqlProbe:
         places of the target's frames above it; `log` turns places into `Site`s."""
         try:
             user = self._user
-            frame: types.FrameType | None = sys._getframe(1)
+            frame: types.FrameType | None = sys._getframe(skip)
             while frame is not None:
                 file = frame.f_code.co_filename
                 known = user.get(file)
