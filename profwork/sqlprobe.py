@@ -267,12 +267,24 @@ _Place = tuple[types.CodeType, int, int | None]
 _Row = tuple[str, int | str, float, int | None, _Place | None, _Place | None, work.Unit | None, str]
 
 
+class _UserFiles(dict[str, bool]):
+    """Whether each file is the target's code, classified on first sight: `files[name]`."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__()
+        self._classifier = classifier
+
+    def __missing__(self, file: str) -> bool:
+        user = self[file] = self._classifier.kind(file) is FrameKind.USER
+        return user
+
+
 class SqlProbe:
     """Records statements while started; see the module's docstring."""
 
     def __init__(self, user_paths: Sequence[str] = ()) -> None:
         self._classifier = Classifier(SysPaths.current(tuple(user_paths)))
-        self._user: dict[str, bool] = {}  # by file name
+        self._user = _UserFiles(self._classifier)  # by file name
         # by (id of the code object, instruction offset); each place keeps its code object
         # alive, so that an id is not reused for another code object while it is cached
         self._places: dict[tuple[int, int], _Place] = {}
@@ -343,13 +355,7 @@ class SqlProbe:
         try:
             user = self._user
             frame: types.FrameType | None = sys._getframe(skip)
-            while frame is not None:
-                file = frame.f_code.co_filename
-                known = user.get(file)
-                if known is None:
-                    known = self._is_user(file)
-                if known:
-                    break
+            while frame is not None and not user[frame.f_code.co_filename]:
                 frame = frame.f_back
             site: _Place | None = None
             loop: _Place | None = None
@@ -379,26 +385,20 @@ class SqlProbe:
     def _loop_above(self, frame: types.FrameType) -> _Place | None:
         """The place of the innermost frame of the target's code above `frame` (among the
         `_LOOP_SEARCH` frames above it) that is inside a loop."""
+        user, places = self._user, self._places
         above = frame.f_back
-        for _ in range(_LOOP_SEARCH - 1):
-            if above is None:
-                return None
-            file = above.f_code.co_filename
-            known = self._user.get(file)
-            if known is None:
-                known = self._is_user(file)
-            if known:
-                place = self._place(above)
+        left = _LOOP_SEARCH - 1
+        while above is not None and left:
+            if user[above.f_code.co_filename]:
+                code = above.f_code
+                place = places.get((id(code), above.f_lasti))
+                if place is None or place[0] is not code:
+                    place = self._place(above)
                 if place[2] is not None:
                     return place
             above = above.f_back
+            left -= 1
         return None
-
-    def _is_user(self, file: str) -> bool:
-        user = self._user.get(file)
-        if user is None:
-            user = self._user[file] = self._classifier.kind(file) is FrameKind.USER
-        return user
 
     def log(self) -> QueryLog:
         notes: tuple[str, ...] = ()
