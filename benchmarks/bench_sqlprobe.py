@@ -1,6 +1,7 @@
 """The SQL probe's cost (issue 17): the `db` target's body with and without SQL capture.
 
     .venv/bin/python benchmarks/bench_sqlprobe.py [--pairs 15] [--size medium] [-p loading=lazy]
+        [--control]
 
 One process, two seeded databases (the target's setup, run twice): one set up as a run with SQL
 capture has it (the probe installed before the setup, so that the setup's engine and `sqlite3`
@@ -14,7 +15,9 @@ switches are put back as they were before any probe (`Engine._has_events`,
 itself). Times are the process's CPU time (the body is single-threaded and waits for nothing:
 SQLite is in memory), which the other processes of a shared machine disturb far less than the
 wall clock. The lazy variant executes one statement per appointment, so it is the probe's worst
-case among the built-ins.
+case among the built-ins. `--control` runs the first database's bodies without recording (its
+connection stays wrapped, no probe is installed around the body): the bench's own bias, from the
+two databases' different places in memory and the idle wrappers, to read the ratio against.
 
 Reports the median of the per-pair ratios (target ≤ 1.10×) with their min–max and interquartile
 range, the ratio of the fastest bodies beside it, and the probe's cost per statement; writes
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--size", default="medium")
     parser.add_argument("-p", dest="params", action="append", default=[])
+    parser.add_argument("--control", action="store_true", help="no probe around either body")
     args = parser.parse_args()
     params = dict(p.split("=", 1) for p in args.params)
     params.setdefault("rounds", "3")
@@ -76,9 +80,10 @@ def main() -> None:
     def captured() -> float:
         nonlocal statements
         probe = SqlProbe(target.user_paths)
-        probe.install()
         try:
-            probe.start()
+            if not args.control:
+                probe.install()
+                probe.start()
             started = time.process_time()
             probed_call()
             elapsed = time.process_time() - started
@@ -96,7 +101,8 @@ def main() -> None:
     fastest = probed.low / plain.low
     per_statement = (probed.median - plain.median) / max(statements, 1)
     outcome = verdict(ratio.median, TARGET_RATIO)
-    print(f"db {args.size} {params}: {statements} statements per body, {args.pairs} pairs")
+    control = " (control: no probe installed)" if args.control else ""
+    print(f"db {args.size} {params}: {statements} statements per body, {args.pairs} pairs{control}")
     print(f"  body without capture: {plain.median:.3f} s (median; fastest {plain.low:.3f} s)")
     print(f"  body with capture:    {probed.median:.3f} s (median; fastest {probed.low:.3f} s)")
     print(
@@ -112,6 +118,7 @@ def main() -> None:
             "machine": machine(),
             "size": args.size,
             "params": params,
+            "control": args.control,
             "statements": statements,
             "comparison": comparison.to_json(),
             "ratio": ratio.to_json(),
