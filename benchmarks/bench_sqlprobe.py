@@ -111,7 +111,8 @@ def main() -> None:
         f"{outcome}"
     )
     print(f"  ratio of the fastest bodies: {fastest:.3f}×")
-    print(f"  probe cost per statement: {per_statement * 1e6:.1f} µs")
+    if statements:
+        print(f"  probe cost per statement: {per_statement * 1e6:.1f} µs")
     path = write_json(
         "bench_sqlprobe.json",
         {

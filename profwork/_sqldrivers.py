@@ -70,15 +70,21 @@ def _text(statement: Any) -> str:
 # `do_executemany` and `do_execute_no_params` events (on every dialect, through the `Engine`
 # class), runs the dialect's own method inside its listener and returns True, SQLAlchemy's
 # "executed" answer. One listener call per statement, where the engine events
-# (`before_cursor_execute`/`after_cursor_execute`) cost two, and, worse, switch on every other
-# engine event check of every connection (`Engine._has_events`): about 16 µs per statement on
-# the lazy `db` target, three times what this costs (benchmarks/README.md, "The SQL probe").
-# SQLAlchemy calls these listeners on every path that executes a statement (a plain execute,
-# each batch of an "insertmanyvalues" insert, a sequence or a default).
+# (`before_cursor_execute`/`after_cursor_execute`) cost two and, worse, switch on every other
+# engine event check of every connection (`Engine._has_events`): measured on the lazy `db`
+# target, empty engine listeners cost ~16 µs per statement, such a listener ~5 µs
+# (benchmarks/README.md, "The SQL probe"). SQLAlchemy calls these listeners on every path that
+# executes a statement (a plain execute, each batch of an "insertmanyvalues" insert, a sequence
+# or a default); an application's own listener for the same event still runs (`_ran_later`).
 
-# The listeners' frame and SQLAlchemy's method that calls them are skipped unlooked at when the
-# call site is looked for: `record(..., skip=_SKIP)`.
+# Frames not looked at when the call site is looked for (`record(..., skip=...)`): the
+# listener's and SQLAlchemy's method calling it (`_SKIP`); when the statement is its execution
+# context's own (`statement is context.statement`), that method is `_exec_single_context`, called
+# by `Connection._execute_context`, called by another of `Connection`'s private methods: those
+# two as well (`_SKIP_CONTEXT`). A statement of the dialect's own (a sequence, `scope_identity()`)
+# comes through `Connection._cursor_execute`, called from anywhere.
 _SKIP = 3
+_SKIP_CONTEXT = 5
 
 
 def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
@@ -98,7 +104,8 @@ def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> b
         here["depth"] = 0
     seconds = perf_counter() - started
     rows = getattr(cursor, "rowcount", -1)
-    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, _SKIP)
+    skip = _SKIP_CONTEXT if statement is context.statement else _SKIP
+    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, skip)
     return True
 
 

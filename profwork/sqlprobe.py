@@ -1,15 +1,16 @@
 """SQL capture: every statement a target executes, where it came from, in which unit of work.
 
 DESIGN §1 (SQL capture). The probe runs in the target's process, whatever the method, and sees:
-- every SQLAlchemy engine, through the `before_cursor_execute`/`after_cursor_execute` events
-  listened for on the `Engine` class (so engines made before the probe count too);
+- every SQLAlchemy engine, through its dialect's `do_execute`/`do_executemany`/
+  `do_execute_no_params` events listened for on the `Engine` class (so engines made before the
+  probe count too): the listener runs the dialect's method itself and times it;
 - the `sqlite3` module used directly: while installed, `sqlite3.connect` hands out a connection
   subclass whose cursors (and `execute` shortcuts) time each statement; connections made while
   it was installed keep working unrecorded after;
 - psycopg 3 used directly: `Cursor.execute`/`executemany` (and the async and server-side
   cursors') are wrapped on the classes while installed, and put back after. psycopg is never
   imported by the probe (it costs 0.2 s): it is wrapped when the target imports it.
-A statement SQLAlchemy executes through a wrapped driver is recorded once (by the engine event).
+A statement SQLAlchemy executes through a wrapped driver is recorded once (by its listener).
 
 Each statement records its text with placeholders, a fingerprint of its parameters (a short
 hash: equal parameters, equal fingerprints), its duration, the rows the driver reported (when it
@@ -366,7 +367,7 @@ class SqlProbe:
                     site = self._place(frame)
                 loop = site if site[2] is not None else self._loop_above(frame)
             fingerprint_: int | str
-            try:
+            try:  # `fingerprint`, its common case inlined
                 fingerprint_ = hash(parameters)
             except TypeError:
                 fingerprint_ = fingerprint(parameters)
