@@ -191,19 +191,28 @@ def test_sqlalchemy_executemany_and_statements_without_parameters_are_recorded(
     switched_on = Dialect._has_events
     engine = create_engine(f"sqlite:///{tmp_path / 'b.db'}")
     probe = SqlProbe()
+
+    def driver_sql(conn: Any) -> Any:  # the shortest way from the application to the driver
+        return conn.exec_driver_sql("SELECT id FROM t WHERE id = ?", (2,)).all()
+
     with probe.recorded(), engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER)")  # the dialect's no-parameters path
         conn.execute(text("INSERT INTO t VALUES (:id)"), [{"id": 1}, {"id": 2}, {"id": 3}])
         assert conn.execute(text("SELECT id FROM t WHERE id > :low"), {"low": 1}).all()
+        assert driver_sql(conn) == [(2,)]
     queries = [q for q in probe.log().queries if q.driver == "sqlalchemy"]
     assert [(q.statement, q.rows) for q in queries] == [
         ("CREATE TABLE t (id INTEGER)", None),
         ("INSERT INTO t VALUES (?)", 3),  # one executemany, three rows
         ("SELECT id FROM t WHERE id > ?", None),
+        ("SELECT id FROM t WHERE id = ?", None),
     ]
-    assert {q.site.function for q in queries if q.site} == {
-        "test_sqlalchemy_executemany_and_statements_without_parameters_are_recorded"
-    }
+    test = "test_sqlalchemy_executemany_and_statements_without_parameters_are_recorded"
+    assert [q.site.function if q.site else None for q in queries] == [test] * 3 + [
+        f"{test}.<locals>.driver_sql"
+    ]
+    assert queries[-1].site is not None
+    assert queries[-1].site.line == driver_sql.__code__.co_firstlineno + 1
     # removed, the probe leaves SQLAlchemy's dialects as it found them: their event checks
     # are not left switched on for the rest of the process
     assert Dialect._has_events == switched_on
