@@ -218,8 +218,9 @@ def test_sqlalchemy_executemany_and_statements_without_parameters_are_recorded(
     assert Dialect._has_events == switched_on
 
 
+@pytest.mark.parametrize("registered", ["before the probe", "while it is installed"])
 def test_an_applications_own_do_execute_listener_still_runs_under_the_probe_and_after(
-    tmp_path: Path,
+    tmp_path: Path, registered: str
 ) -> None:
     from sqlalchemy import create_engine, event, text
     from sqlalchemy.engine import Engine
@@ -233,9 +234,12 @@ def test_an_applications_own_do_execute_listener_still_runs_under_the_probe_and_
         return True  # executed here: SQLAlchemy must not execute it again
 
     probe = SqlProbe()
+    if registered == "before the probe":
+        event.listen(Engine, "do_execute", tagged)  # every engine's
     probe.install()
     try:
-        event.listen(Engine, "do_execute", tagged)  # every engine's, after the probe's own
+        if registered == "while it is installed":
+            event.listen(Engine, "do_execute", tagged)
         probe.start()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT :x + 1"), {"x": 1}).scalar() == 2
@@ -248,9 +252,11 @@ def test_an_applications_own_do_execute_listener_still_runs_under_the_probe_and_
     finally:
         event.remove(Engine, "do_execute", tagged)
     assert seen == ["SELECT ? + 1", "SELECT ? + 2"]
-    assert [(q.driver, q.statement) for q in probe.log().queries if "+" in q.statement] == [
-        ("sqlalchemy", "SELECT ? + 1")  # recorded once, timed around the listener's execute
-    ]
+    recorded = [(q.driver, q.statement) for q in probe.log().queries if "+" in q.statement]
+    if registered == "while it is installed":  # it runs inside the probe's listener
+        assert recorded == [("sqlalchemy", "SELECT ? + 1")]  # once, timed around its execute
+    else:  # it runs first and stops the others: its own execute is recorded by the driver's hook
+        assert recorded == [("sqlite3", "SELECT ? + 1 -- tagged")]
 
 
 def test_a_failing_sqlalchemy_statement_is_not_recorded_and_those_after_it_are() -> None:
