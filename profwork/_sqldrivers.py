@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 import sqlite3
 import sys
-import time
 import types
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from profwork import sqlprobe
@@ -39,12 +39,12 @@ def _timed(driver: str, statement: Any, parameters: Any, run: Callable[[], Any])
     if probe is None or _depth():
         return run()
     _local.depth = 1
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         result = run()
     finally:
         _local.depth = 0
-    seconds = time.perf_counter() - started
+    seconds = perf_counter() - started
     rows = getattr(result, "rowcount", -1)
     probe.record(driver, _text(statement), parameters, seconds, rows if rows >= 0 else None)
     return result
@@ -66,63 +66,140 @@ def _text(statement: Any) -> str:
 
 # ---- SQLAlchemy ----------------------------------------------------------------------------------
 
+# The probe executes SQLAlchemy's statements itself: it listens for the dialect's `do_execute`,
+# `do_executemany` and `do_execute_no_params` events (on every dialect, through the `Engine`
+# class), runs the dialect's own method inside its listener and returns True, SQLAlchemy's
+# "executed" answer. One listener call per statement, where the engine events
+# (`before_cursor_execute`/`after_cursor_execute`) cost two and, worse, switch on every other
+# engine event check of every connection (`Engine._has_events`): measured on the lazy `db`
+# target, empty engine listeners cost ~16 µs per statement, such a listener ~5 µs
+# (benchmarks/README.md, "The SQL probe"). SQLAlchemy calls these listeners on every path that
+# executes a statement (a plain execute, each batch of an "insertmanyvalues" insert, a sequence
+# or a default); an application's own listener for the same event still runs (`_ran_later`).
 
-def _before(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
-) -> tuple[str, Any]:
-    # listened for with retval=True: SQLAlchemy then calls it directly, without a wrapper of
-    # its own around it (one call fewer per statement)
-    here = _local.__dict__
-    starts: list[tuple[float, int]] = here.setdefault("engine", [])
-    starts.append((time.perf_counter(), id(cursor)))
-    here["depth"] = here.get("depth", 0) + 1
-    return statement, parameters
+# Frames not looked at when the call site is looked for (`record(..., skip=...)`): the
+# listener's and SQLAlchemy's method calling it (`_SKIP`); when the statement is its execution
+# context's own (`statement is context.statement`), that method is `_exec_single_context`, called
+# by `Connection._execute_context`, called by another of `Connection`'s private methods: those
+# two as well (`_SKIP_CONTEXT`). A statement of the dialect's own (a sequence, `scope_identity()`)
+# comes through `Connection._cursor_execute`, called from anywhere.
+_SKIP = 3
+_SKIP_CONTEXT = 5
 
 
-def _after(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
-) -> None:
-    finished = time.perf_counter()
-    here = _local.__dict__
-    starts: list[tuple[float, int]] | None = here.get("engine")
-    if not starts:
-        return
-    started, _ = starts.pop()
-    depth = here["depth"] = max(0, here.get("depth", 1) - 1)
+def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
     probe = sqlprobe._active  # noqa: SLF001 - `recording()`, inlined: once per statement
-    if depth or probe is None or not probe.recording:
-        return
+    here = _local.__dict__
+    if probe is None or not probe.recording or context is None or here.get("depth"):
+        return None  # not ours to run: SQLAlchemy goes on as without the probe
+    dialect = context.dialect
+    listeners = dialect.dispatch.do_execute
+    here["depth"] = 1
+    started = perf_counter()
+    try:
+        args = (cursor, statement, parameters, context)
+        if len(listeners) == 1 or not _ran_later(listeners, _on_execute, args):
+            dialect.do_execute(cursor, statement, parameters, context)
+    finally:
+        here["depth"] = 0
+    seconds = perf_counter() - started
     rows = getattr(cursor, "rowcount", -1)
-    probe.record(
-        "sqlalchemy", statement, parameters, finished - started, rows if rows >= 0 else None
-    )
+    skip = _SKIP_CONTEXT if statement is context.statement else _SKIP
+    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, skip)
+    return True
 
 
-def _failed(context: Any) -> None:
-    starts: list[tuple[float, int]] = getattr(_local, "engine", [])
-    if starts and starts[-1][1] == id(getattr(context, "cursor", None)):
-        starts.pop()
-        _local.depth = max(0, _depth() - 1)
+def _on_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    probe = sqlprobe._active  # noqa: SLF001
+    here = _local.__dict__
+    if probe is None or not probe.recording or context is None or here.get("depth"):
+        return None
+    dialect = context.dialect
+    listeners = dialect.dispatch.do_executemany
+    here["depth"] = 1
+    started = perf_counter()
+    try:
+        args = (cursor, statement, parameters, context)
+        if len(listeners) == 1 or not _ran_later(listeners, _on_executemany, args):
+            dialect.do_executemany(cursor, statement, parameters, context)
+    finally:
+        here["depth"] = 0
+    seconds = perf_counter() - started
+    rows = getattr(cursor, "rowcount", -1)
+    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, _SKIP)
+    return True
+
+
+def _on_execute_no_params(cursor: Any, statement: str, context: Any) -> bool | None:
+    probe = sqlprobe._active  # noqa: SLF001
+    here = _local.__dict__
+    if probe is None or not probe.recording or context is None or here.get("depth"):
+        return None
+    dialect = context.dialect
+    listeners = dialect.dispatch.do_execute_no_params
+    here["depth"] = 1
+    started = perf_counter()
+    try:
+        args = (cursor, statement, context)
+        if len(listeners) == 1 or not _ran_later(listeners, _on_execute_no_params, args):
+            dialect.do_execute_no_params(cursor, statement, context)
+    finally:
+        here["depth"] = 0
+    seconds = perf_counter() - started
+    rows = getattr(cursor, "rowcount", -1)
+    probe.record("sqlalchemy", statement, (), seconds, rows if rows >= 0 else None, _SKIP)
+    return True
+
+
+def _ran_later(listeners: Any, ours: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+    """Run the listeners registered after `ours` as SQLAlchemy would have (an application's
+    own `do_execute` listener): True when one of them executed the statement."""
+    later = False
+    for fn in listeners:
+        if later:
+            if fn(*args):
+                return True
+        elif fn is ours:
+            later = True
+    return False
+
+
+_LISTENERS: dict[str, Callable[..., bool | None]] = {
+    "do_execute": _on_execute,
+    "do_executemany": _on_executemany,
+    "do_execute_no_params": _on_execute_no_params,
+}
 
 
 def _hook_sqlalchemy(module: types.ModuleType) -> Undo:
     from sqlalchemy import event
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Dialect, Engine
 
-    listeners = (
-        ("before_cursor_execute", _before),
-        ("after_cursor_execute", _after),
-        ("handle_error", _failed),
-    )
-    for name, fn in listeners:
-        event.listen(Engine, name, fn, retval=name == "before_cursor_execute")
+    had_events = Dialect._has_events  # noqa: SLF001
+    for name, fn in _LISTENERS.items():
+        event.listen(Engine, name, fn)
 
     def undo() -> None:
-        for name, fn in listeners:
+        for name, fn in _LISTENERS.items():
             if event.contains(Engine, name, fn):
                 event.remove(Engine, name, fn)
+        if not had_events and not _class_listeners(Dialect):
+            # listening switched on every dialect's event checks; nobody else listens now
+            Dialect._has_events = False  # noqa: SLF001
 
     return undo
+
+
+def _class_listeners(dialect: type) -> bool:
+    """Whether any listener is left on `Dialect` or a subclass (True when unsure)."""
+    try:
+        dispatch = dialect.dispatch  # type: ignore[attr-defined]
+        return any(
+            any(getattr(dispatch, name)._clslevel.values())  # noqa: SLF001
+            for name in dispatch._event_names  # noqa: SLF001
+        )
+    except Exception:  # noqa: BLE001 - SQLAlchemy's internals moved: leave the switch on
+        return True
 
 
 # ---- sqlite3 -------------------------------------------------------------------------------------
@@ -207,13 +284,13 @@ def _wrap_async(real: Callable[..., Any]) -> Callable[..., Any]:
         if probe is None or _depth():
             return await real(self, query, params, *args, **kwargs)
         _local.depth = 1
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             result = await real(self, query, params, *args, **kwargs)
         finally:
             _local.depth = 0
         rows = getattr(result, "rowcount", -1)
-        seconds = time.perf_counter() - started
+        seconds = perf_counter() - started
         probe.record("psycopg", _text(query), params, seconds, rows if rows >= 0 else None)
         return result
 

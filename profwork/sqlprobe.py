@@ -1,15 +1,16 @@
 """SQL capture: every statement a target executes, where it came from, in which unit of work.
 
 DESIGN §1 (SQL capture). The probe runs in the target's process, whatever the method, and sees:
-- every SQLAlchemy engine, through the `before_cursor_execute`/`after_cursor_execute` events
-  listened for on the `Engine` class (so engines made before the probe count too);
+- every SQLAlchemy engine, through its dialect's `do_execute`/`do_executemany`/
+  `do_execute_no_params` events listened for on the `Engine` class (so engines made before the
+  probe count too): the listener runs the dialect's method itself and times it;
 - the `sqlite3` module used directly: while installed, `sqlite3.connect` hands out a connection
   subclass whose cursors (and `execute` shortcuts) time each statement; connections made while
   it was installed keep working unrecorded after;
 - psycopg 3 used directly: `Cursor.execute`/`executemany` (and the async and server-side
   cursors') are wrapped on the classes while installed, and put back after. psycopg is never
   imported by the probe (it costs 0.2 s): it is wrapped when the target imports it.
-A statement SQLAlchemy executes through a wrapped driver is recorded once (by the engine event).
+A statement SQLAlchemy executes through a wrapped driver is recorded once (by its listener).
 
 Each statement records its text with placeholders, a fingerprint of its parameters (a short
 hash: equal parameters, equal fingerprints), its duration, the rows the driver reported (when it
@@ -201,8 +202,11 @@ class QueryLog:
 # ---- where a statement comes from ----------------------------------------------------------------
 
 # A backward jump closes a `for`/`while` loop or a comprehension's; `await` and `yield from` jump
-# back with JUMP_BACKWARD_NO_INTERRUPT, which is no loop of the user's.
+# back with JUMP_BACKWARD_NO_INTERRUPT, which is no loop of the user's. Python 3.11 closes a
+# `while CONDITION:` loop with a conditional backward jump (POP_JUMP_BACKWARD_IF_TRUE, …) that
+# tests the condition again, on the `while` line: that jump's own line is the loop's.
 _LOOP_JUMPS = frozenset({"JUMP_BACKWARD", "JUMP_ABSOLUTE"})
+_CONDITIONAL_LOOP_JUMP = "POP_JUMP_BACKWARD_IF_"
 _LOOP_SEARCH = 12  # frames above the call site looked at for the loop
 
 
@@ -212,9 +216,15 @@ def _find_loops(code: types.CodeType) -> tuple[tuple[int, int, int], ...]:
     lines = {i.offset: i.positions.lineno if i.positions else None for i in instructions}
     found = []
     for i in instructions:
-        if i.opname in _LOOP_JUMPS and isinstance(i.argval, int) and i.argval <= i.offset:
+        if not isinstance(i.argval, int) or i.argval > i.offset:
+            continue
+        if i.opname in _LOOP_JUMPS:
             header = lines.get(i.argval) or code.co_firstlineno
-            found.append((i.argval, i.offset, header))
+        elif i.opname.startswith(_CONDITIONAL_LOOP_JUMP):
+            header = lines.get(i.offset) or code.co_firstlineno
+        else:
+            continue
+        found.append((i.argval, i.offset, header))
     return tuple(sorted(found, key=lambda r: r[1] - r[0]))
 
 
@@ -242,27 +252,31 @@ def _site(code: types.CodeType, line: int) -> Site:
 
 # ---- the probe -----------------------------------------------------------------------------------
 
-# per thread: .depth, the hooked executions running (only the outermost records); .engine, the
-# start times of the SQLAlchemy executions running (see `_sqldrivers`)
+# per thread: .depth, the hooked executions running (only the outermost records)
 _local = threading.local()
 _active: SqlProbe | None = None
+_unit = work._CURRENT.get  # noqa: SLF001 - `work.current()` without its call: once per statement
+
+# A place in the target's code, resolved once per (code object, instruction): the code, the
+# line running and the header line of the innermost loop around it (None: in no loop).
+_Place = tuple[types.CodeType, int, int | None]
+
+# statement, parameters' fingerprint, seconds, rows, the call site's place (None: no frame of
+# the target's code), the loop's place (None: in no loop), the unit of work (None: the body),
+# driver. Sites are built from places only when the log is read: recording stays cheap.
+_Row = tuple[str, int | str, float, int | None, _Place | None, _Place | None, work.Unit | None, str]
 
 
-# statement, parameters' fingerprint, seconds, rows, call site's code (None: no frame of the
-# target's code), its line, the loop's code (None: in no loop), its line, unit id, driver. Sites
-# are built from code objects only when the log is read: recording stays cheap.
-_Row = tuple[
-    str,
-    int | str,
-    float,
-    int | None,
-    types.CodeType | None,
-    int,
-    types.CodeType | None,
-    int,
-    int,
-    str,
-]
+class _UserFiles(dict[str, bool]):
+    """Whether each file is the target's code, classified on first sight: `files[name]`."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__()
+        self._classifier = classifier
+
+    def __missing__(self, file: str) -> bool:
+        user = self[file] = self._classifier.kind(file) is FrameKind.USER
+        return user
 
 
 class SqlProbe:
@@ -270,9 +284,11 @@ class SqlProbe:
 
     def __init__(self, user_paths: Sequence[str] = ()) -> None:
         self._classifier = Classifier(SysPaths.current(tuple(user_paths)))
-        self._user: dict[str, bool] = {}  # by file name
+        self._user = _UserFiles(self._classifier)  # by file name
+        # by (id of the code object, instruction offset); each place keeps its code object
+        # alive, so that an id is not reused for another code object while it is cached
+        self._places: dict[tuple[int, int], _Place] = {}
         self._rows: list[_Row] = []
-        self._units: dict[int, str] = {0: "body"}
         self._undo: list[Callable[[], None]] = []
         self._hooked: set[str] = set()
         self._errors = 0
@@ -327,101 +343,103 @@ class SqlProbe:
         parameters: Any,
         seconds: float,
         rows: int | None,
+        skip: int = 1,
     ) -> None:
-        """Called by a driver hook right after a statement ran. Never raises into the target.
+        """Called by a driver hook right after a statement ran (`skip`: the frames above this
+        one that are the hook's, 1: the caller only). Never raises into the target.
 
         It runs once per statement, so it does the least it can: walk up to the innermost
-        frame of the target's code (a dict lookup per frame, by file name), look for the loop
-        above it, and keep the code objects and lines; `log` turns them into `Site`s."""
+        frame of the target's code (a dict lookup per frame, by file name), look its place up
+        (line and loop, resolved once per code location) and, when it is in no loop, the
+        places of the target's frames above it; `log` turns places into `Site`s."""
         try:
             user = self._user
-            frame: types.FrameType | None = sys._getframe(1)
-            while frame is not None:
-                file = frame.f_code.co_filename
-                known = user.get(file)
-                if known is None:
-                    known = self._is_user(file)
-                if known:
-                    break
+            frame: types.FrameType | None = sys._getframe(skip)
+            while frame is not None and not user[frame.f_code.co_filename]:
                 frame = frame.f_back
-            code: types.CodeType | None = None
-            line = loop_line = 0
-            loop_code: types.CodeType | None = None
+            site: _Place | None = None
+            loop: _Place | None = None
             if frame is not None:
                 code = frame.f_code
-                line = frame.f_lineno or code.co_firstlineno
-                above: types.FrameType | None = frame
-                for _ in range(_LOOP_SEARCH):
-                    if above is None:
-                        break
-                    header = None
-                    file = above.f_code.co_filename
-                    if user.get(file) or self._is_user(file):
-                        header = _loop_line(above)
-                    if header is not None:
-                        loop_code, loop_line = above.f_code, header
-                        break
-                    above = above.f_back
-            unit = work.current()
-            if unit.id not in self._units:
-                self._units[unit.id] = unit.label
-            self._rows.append(
-                (
-                    statement,
-                    fingerprint(parameters),
-                    seconds,
-                    rows,
-                    code,
-                    line,
-                    loop_code,
-                    loop_line,
-                    unit.id,
-                    driver,
-                )
-            )
+                site = self._places.get((id(code), frame.f_lasti))
+                if site is None or site[0] is not code:
+                    site = self._place(frame)
+                loop = site if site[2] is not None else self._loop_above(frame)
+            fingerprint_: int | str
+            try:  # `fingerprint`, its common case inlined
+                fingerprint_ = hash(parameters)
+            except TypeError:
+                fingerprint_ = fingerprint(parameters)
+            self._rows.append((statement, fingerprint_, seconds, rows, site, loop, _unit(), driver))
         except Exception:  # noqa: BLE001 - the target's query must never fail because of us
             self._errors += 1
 
-    def _is_user(self, file: str) -> bool:
-        user = self._user.get(file)
-        if user is None:
-            user = self._user[file] = self._classifier.kind(file) is FrameKind.USER
-        return user
+    def _place(self, frame: types.FrameType) -> _Place:
+        code = frame.f_code
+        place = self._places.get((id(code), frame.f_lasti))
+        if place is None or place[0] is not code:
+            line = frame.f_lineno or code.co_firstlineno
+            place = self._places[(id(code), frame.f_lasti)] = (code, line, _loop_line(frame))
+        return place
+
+    def _loop_above(self, frame: types.FrameType) -> _Place | None:
+        """The place of the innermost frame of the target's code above `frame` (among the
+        `_LOOP_SEARCH` frames above it) that is inside a loop."""
+        user, places = self._user, self._places
+        above = frame.f_back
+        left = _LOOP_SEARCH - 1
+        while above is not None and left:
+            if user[above.f_code.co_filename]:
+                code = above.f_code
+                place = places.get((id(code), above.f_lasti))
+                if place is None or place[0] is not code:
+                    place = self._place(above)
+                if place[2] is not None:
+                    return place
+            above = above.f_back
+            left -= 1
+        return None
 
     def log(self) -> QueryLog:
         notes: tuple[str, ...] = ()
         if self._errors:
             notes = (f"the SQL probe failed to record {self._errors} statement(s)",)
-        # one Site per place; code objects by id (hashing one hashes its bytecode), which stay
-        # theirs while the rows keep the code objects alive
+        units: dict[int, str] = {0: "body"}
+        # one Site per code location; code objects by id (hashing one hashes its bytecode),
+        # which stay theirs while the places keep the code objects alive
         sites: dict[tuple[int, int], Site] = {}
 
-        def site(code: types.CodeType | None, line: int) -> Site | None:
-            if code is None:
+        def site(place: _Place | None, loop: bool) -> Site | None:
+            if place is None:
                 return None
+            code, line, header = place
+            if loop and header is not None:
+                line = header
             found = sites.get((id(code), line))
             if found is None:
                 found = sites[(id(code), line)] = _site(code, line)
             return found
 
-        return QueryLog(
-            tuple(
+        queries = []
+        for s, p, sec, r, call_site, loop, unit, driver in self._rows:
+            if unit is None:
+                unit = work.BODY
+            elif unit.id not in units:
+                units[unit.id] = unit.label
+            queries.append(
                 Query(
                     s,
                     normalise(s),
                     fingerprint_text(p),
                     sec,
                     r,
-                    site(code, line),
-                    site(loop_code, loop_line),
-                    unit,
+                    site(call_site, False),
+                    site(loop, True),
+                    unit.id,
                     driver,
                 )
-                for s, p, sec, r, code, line, loop_code, loop_line, unit, driver in self._rows
-            ),
-            dict(self._units),
-            notes,
-        )
+            )
+        return QueryLog(tuple(queries), units, notes)
 
 
 def active() -> SqlProbe | None:

@@ -10,6 +10,7 @@ import sys
 import types
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,44 @@ def test_sqlite3_statements_are_recorded_with_call_site_loop_and_parameters(
     assert all(q.seconds >= 0 and q.unit == 0 for q in queries)
 
 
+def test_a_call_site_shared_by_two_loops_is_put_in_the_loop_of_each_statement(
+    tmp_path: Path,
+) -> None:
+    app = _module(
+        write(
+            tmp_path / "report.py",
+            """\
+            import sqlite3
+
+            def fetch(db, i):
+                return db.execute("SELECT ?", (i,)).fetchone()
+
+            def first(db):
+                return [fetch(db, i) for i in range(2)]
+
+            def second(db):
+                i = 0
+                while i < 2:
+                    fetch(db, i)
+                    i += 1
+            """,
+        )
+    )
+    probe = SqlProbe((str(tmp_path),))
+    with probe.recorded():
+        db = sqlite3.connect(":memory:")
+        app.first(db)
+        app.second(db)
+        app.first(db)
+    queries = probe.log().queries
+    assert {(q.site.function, q.site.line) for q in queries if q.site} == {("fetch", 4)}
+    assert [(q.loop.function, q.loop.line) if q.loop else None for q in queries] == [
+        *[("first.<locals>.<listcomp>", 7)] * 2,
+        *[("second", 11)] * 2,
+        *[("first.<locals>.<listcomp>", 7)] * 2,
+    ]
+
+
 # ---- SQLAlchemy ----------------------------------------------------------------------------------
 
 
@@ -141,6 +180,99 @@ def test_sqlalchemy_statements_are_recorded_once_even_through_a_wrapped_sqlite3(
     # is recorded through the driver; nothing is recorded twice
     assert {q.statement.split()[0] for q in queries if q.driver == "sqlite3"} == {"PRAGMA"}
     assert all(q.site is not None and q.site.function.startswith("test_") for q in inserts)
+
+
+def test_sqlalchemy_executemany_and_statements_without_parameters_are_recorded(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import Dialect
+
+    switched_on = Dialect._has_events
+    engine = create_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    probe = SqlProbe()
+
+    def driver_sql(conn: Any) -> Any:  # the shortest way from the application to the driver
+        return conn.exec_driver_sql("SELECT id FROM t WHERE id = ?", (2,)).all()
+
+    with probe.recorded(), engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER)")  # the dialect's no-parameters path
+        conn.execute(text("INSERT INTO t VALUES (:id)"), [{"id": 1}, {"id": 2}, {"id": 3}])
+        assert conn.execute(text("SELECT id FROM t WHERE id > :low"), {"low": 1}).all()
+        assert driver_sql(conn) == [(2,)]
+    queries = [q for q in probe.log().queries if q.driver == "sqlalchemy"]
+    assert [(q.statement, q.rows) for q in queries] == [
+        ("CREATE TABLE t (id INTEGER)", None),
+        ("INSERT INTO t VALUES (?)", 3),  # one executemany, three rows
+        ("SELECT id FROM t WHERE id > ?", None),
+        ("SELECT id FROM t WHERE id = ?", None),
+    ]
+    test = "test_sqlalchemy_executemany_and_statements_without_parameters_are_recorded"
+    assert [q.site.function if q.site else None for q in queries] == [test] * 3 + [
+        f"{test}.<locals>.driver_sql"
+    ]
+    assert queries[-1].site is not None
+    assert queries[-1].site.line == driver_sql.__code__.co_firstlineno + 1
+    # removed, the probe leaves SQLAlchemy's dialects as it found them: their event checks
+    # are not left switched on for the rest of the process
+    assert Dialect._has_events == switched_on
+
+
+@pytest.mark.parametrize("registered", ["before the probe", "while it is installed"])
+def test_an_applications_own_do_execute_listener_still_runs_under_the_probe_and_after(
+    tmp_path: Path, registered: str
+) -> None:
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.engine import Engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    seen: list[str] = []
+
+    def tagged(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        seen.append(statement)
+        cursor.execute(statement + " -- tagged", parameters)
+        return True  # executed here: SQLAlchemy must not execute it again
+
+    probe = SqlProbe()
+    if registered == "before the probe":
+        event.listen(Engine, "do_execute", tagged)  # every engine's
+    probe.install()
+    try:
+        if registered == "while it is installed":
+            event.listen(Engine, "do_execute", tagged)
+        probe.start()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT :x + 1"), {"x": 1}).scalar() == 2
+        probe.stop()
+    finally:
+        probe.uninstall()
+    try:
+        with engine.connect() as conn:  # the probe removed, the application's listener stays
+            assert conn.execute(text("SELECT :x + 2"), {"x": 1}).scalar() == 3
+    finally:
+        event.remove(Engine, "do_execute", tagged)
+    assert seen == ["SELECT ? + 1", "SELECT ? + 2"]
+    recorded = [(q.driver, q.statement) for q in probe.log().queries if "+" in q.statement]
+    if registered == "while it is installed":  # it runs inside the probe's listener
+        assert recorded == [("sqlalchemy", "SELECT ? + 1")]  # once, timed around its execute
+    else:  # it runs first and stops the others: its own execute is recorded by the driver's hook
+        assert recorded == [("sqlite3", "SELECT ? + 1 -- tagged")]
+
+
+def test_a_failing_sqlalchemy_statement_is_not_recorded_and_those_after_it_are() -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    probe = SqlProbe()
+    with probe.recorded():
+        engine = create_engine("sqlite://")
+        with engine.connect() as conn:
+            with pytest.raises(OperationalError):
+                conn.execute(text("SELECT * FROM missing WHERE id = :id"), {"id": 1})
+            conn.execute(text("SELECT :id"), {"id": 1})
+    statements = [(q.driver, q.statement) for q in probe.log().queries]
+    assert ("sqlalchemy", "SELECT ?") in statements
+    assert not [s for _, s in statements if "missing" in s]
 
 
 def test_the_lazy_db_target_executes_one_client_select_per_agenda_line() -> None:
