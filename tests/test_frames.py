@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import cProfile
 import json
+import pstats
+import sqlite3
 import textwrap
 from pathlib import Path
 
 import click
 
-from profwork import frames
+from profwork import frames, readers
 from profwork.frames import PROFWORK_DIR, Classifier, SysPaths, frame_by_name, qualname
 from profwork.model import Frame, FrameKind
 
@@ -170,3 +173,26 @@ def test_an_objects_address_in_a_native_name_is_dropped_so_two_runs_match() -> N
     )
     # a user's function whose name says "at 0x" keeps its name
     assert classifier.frame("meet at 0x10>", "/srv/app.py", 3).function == "meet at 0x10>"
+
+
+def test_a_pstats_entry_named_by_an_address_is_read_without_it(tmp_path: Path) -> None:
+    # cProfile's own label for a C method called on a subclass that overrides it
+    class Cursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+            return sqlite3.Cursor.execute(self, sql, parameters)  # type: ignore[arg-type]
+
+    db = sqlite3.connect(":memory:")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(3):
+        db.cursor(Cursor).execute("SELECT 1")
+    profiler.disable()
+    profiler.dump_stats(tmp_path / "p.pstats")
+    assert any(" at 0x" in key[2] for key in pstats.Stats(str(tmp_path / "p.pstats")).stats)
+
+    names = {f.function for f in readers.read_pstats(tmp_path / "p.pstats").stats or {}}
+    assert (
+        "<function test_a_pstats_entry_named_by_an_address_is_read_without_it.<locals>"
+        ".Cursor.execute>" in names
+    )
+    assert not any(" at 0x" in name for name in names)

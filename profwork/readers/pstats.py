@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from profwork import stacks as stack_rules
-from profwork.frames import Classifier, default_classifier, qualname
+from profwork.frames import Classifier, default_classifier, native_name, qualname
 from profwork.model import EdgeStats, Frame, FrameKind, FunctionStats, Profile
 from profwork.readers.rebuild import rebuild_stacks
 from profwork.readers.source import (
@@ -199,9 +199,10 @@ def _pstats_stats(
         qualified = names.get(f"{file}:{line}:{name}")
         if qualified is None:
             heavy = float(data[raw_key][3]) >= resolve_above
-            qualified = (
-                qualname(file, line, name) if heavy and kind is not FrameKind.NATIVE else name
-            )
+            if kind is FrameKind.NATIVE:
+                qualified = native_name(name)
+            else:
+                qualified = qualname(file, line, name) if heavy else name
         frames[raw_key] = Frame(qualified, file, line, kind)
 
     graph: dict[Frame, FunctionStats] = {}
