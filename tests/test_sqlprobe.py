@@ -390,3 +390,37 @@ def test_psycopg_imported_after_the_probe_is_wrapped_and_unwrapped(
     ] * 3
     assert {q.site.function for q in log.queries if q.site} == {"lookup"}
     assert len({q.params for q in log.queries}) == 3
+
+
+def test_under_cprofile_the_probes_own_calls_are_not_ranked_and_a_note_says_what_they_took(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import only_run, profwork
+
+    script = write(
+        tmp_path / "lookups.py",
+        """
+        import sqlite3
+
+        def lookups(n: int = 300):
+            db = sqlite3.connect(":memory:")
+            db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL)")
+            db.executemany("INSERT INTO t (v) VALUES (?)", [(i * 0.5,) for i in range(n)])
+            total = 0.0
+            for i in range(1, n + 1):
+                total += db.execute("SELECT v FROM t WHERE id = ?", (i,)).fetchone()[0]
+            return total
+        """,
+    )
+    for args, probed_run in (((), True), (("--no-sql",), False)):
+        results = tmp_path / f"results-{probed_run}"
+        done = profwork("run", f"{script}:lookups", *args, "-o", str(results))
+        assert done.returncode == 0, done.stderr
+        summary = json.loads((only_run(results) / "summary.json").read_text())
+        ranked = summary["bottlenecks"]
+        assert ranked[0]["function"] == "lookups"
+        # neither profwork's wrappers nor the Python code only they call (dis, for the loop)
+        assert all(row["kind"] != "profwork" for row in ranked), ranked
+        assert not any(row["function"].startswith("_get_instructions") for row in ranked)
+        noted = [n for n in summary["notes"] if n.startswith("profwork's SQL probe took")]
+        assert len(noted) == (1 if probed_run else 0), summary["notes"]

@@ -211,11 +211,31 @@ def analyse(
         hot_paths=tuple(bottlenecks.hot_paths(profile, 5)),
         own_total=bottlenecks.own_total(profile),
         target_metrics=dict(target_metrics or {}),
-        notes=tuple(profile.metadata.get("notes", ())),
+        notes=(*profile.metadata.get("notes", ()), *_instrumentation_note(profile)),
         metadata={k: v for k, v in profile.metadata.items() if k in SHOWN_METADATA},
         memory=_memory(profile, top),
         lines=_lines(profile, top),
         nplusone=nplusone.analyse(profile, queries, n1_threshold),
+    )
+
+
+# profwork's own time inside the body worth a note: its share of the total
+INSTRUMENTATION_NOTE = 0.01
+
+
+def _instrumentation_note(profile: Profile) -> tuple[str, ...]:
+    from profwork.analyses import bottlenecks
+    from profwork.units import format_quantity
+
+    spent = bottlenecks.instrumentation(profile)
+    if not profile.total or spent < INSTRUMENTATION_NOTE * profile.total:
+        return ()
+    return (
+        f"profwork's SQL probe took {format_quantity(spent, profile.unit)} "
+        f"({spent / profile.total:.0%}) of this profile: cProfile measures (and slows) each of "
+        "its calls around a statement. It is left out of the rankings but counted in its "
+        "callers' cumulative time and drawn (dimmed) in the flame graph; --no-sql runs without "
+        "it.",
     )
 
 

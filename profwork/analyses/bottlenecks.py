@@ -66,8 +66,10 @@ def _consistent_rows(profile: Profile) -> tuple[FunctionRow, ...]:
 
 
 def rank(profile: Profile, top: int, wrappers: Collection[Frame] = ()) -> list[FunctionRow]:
-    """The top functions by cumulative time, user code first, `wrappers` left out."""
-    rows = [r for r in _rows(profile) if r.frame not in wrappers]
+    """The top functions by cumulative time, user code first, `wrappers` and profwork's own
+    code (the SQL probe's wrappers around a driver's calls) left out."""
+    ours = profile.view(profworks)
+    rows = [r for r in _rows(profile) if r.frame not in wrappers and r.frame not in ours]
     rows.sort(key=lambda r: (r.frame.kind is not FrameKind.USER, -r.cumulative, r.frame.function))
     return rows[:top]
 
@@ -144,6 +146,43 @@ def own_total(profile: Profile) -> float:
     hotspots' shares then still add up to at most 100%."""
     owned = sum(r.own for r in _rows(profile) if r.frame.kind is FrameKind.USER)
     return max(profile.total, owned)
+
+
+def profworks(profile: Profile) -> frozenset[Frame]:
+    """profwork's own functions in the profile, and the Python functions only they call (the
+    SQL probe's `dis` of a loop): never ranked. Native code the probe calls stays: that is the
+    driver's own work (`sqlite3.Cursor.execute`)."""
+    ours = {frame for frame in profile.functions() if frame.kind is FrameKind.PROFWORK}
+    if not ours or not profile.stats:
+        return frozenset(ours)
+    stats = profile.stats
+    changed = True
+    while changed:
+        changed = False
+        for frame, s in stats.items():
+            if (
+                frame not in ours
+                and frame.kind is not FrameKind.NATIVE
+                and s.callers
+                and all(caller in ours for caller in s.callers)
+            ):
+                ours.add(frame)
+                changed = True
+    return frozenset(ours)
+
+
+def instrumentation(profile: Profile) -> float:
+    """The time profwork's own code took inside the body, by exact statistics: the cumulative
+    time of its outermost functions there (the SQL probe's wrappers, called by the user's code).
+    Under cProfile every Python call of the probe is measured and slowed; 0 without stats."""
+    if not profile.stats:
+        return 0.0
+    return sum(
+        s.cumulative
+        for frame, s in profile.stats.items()
+        if frame.kind is FrameKind.PROFWORK
+        and any(caller.kind is not FrameKind.PROFWORK for caller in s.callers)
+    )
 
 
 def hot_paths(profile: Profile, n: int) -> list[HotPath]:
