@@ -62,7 +62,7 @@ class Stages:
 
 
 def _profwork(kind: str, path: Path, rate: float, stages: Stages) -> None:
-    from profwork import pipeline, readers
+    from profwork import loading, pipeline, readers
     from profwork.analyses import analyse
     from profwork.model import Profile
     from profwork.renderers import RENDERERS
@@ -70,7 +70,7 @@ def _profwork(kind: str, path: Path, rate: float, stages: Stages) -> None:
     stages.done("import profwork")
     profile: Profile
     if kind == "run":
-        profile = pipeline.load(path)
+        profile = loading.load(path)
     elif kind == "pstats":
         profile = readers.read_pstats(path)
     else:

@@ -60,7 +60,7 @@ class Run:
     @classmethod
     def open(cls, path: str | Path, *, top: int = 15) -> Run:
         """A run directory written earlier, analysed again."""
-        from profwork.pipeline import summarise
+        from profwork.loading import summarise
         from profwork.rundir import Manifest
 
         directory = Path(path)
@@ -131,6 +131,6 @@ def load(path: str | Path) -> NotebookProfile:
     pyinstrument session), as a `Profile` that also draws itself (`flame_svg()`, and its rich
     display in a notebook)."""
     from profwork.display import drawable
-    from profwork.pipeline import load as load_path
+    from profwork.loading import load as load_path
 
     return drawable(load_path(Path(path)))

@@ -314,9 +314,9 @@ def dump(pid: int, method: str) -> None:
 @unit_option
 def report(path: Path, fmt: str, top: int, unit: InputUnit | None) -> None:
     """Summarise a run directory or a profile file (pstats, speedscope, folded, pyinstrument)."""
-    from profwork import console, pipeline
+    from profwork import console, loading
 
-    profile, summary = pipeline.summarise(path, top=top, unit=unit)
+    profile, summary = loading.summarise(path, top=top, unit=unit)
     if fmt == "text":
         console.summary(summary, title=str(profile.metadata.get("target") or path))
         return
@@ -341,9 +341,9 @@ def convert(path: Path, to: str, output: Path | None, unit: InputUnit | None) ->
 
     A finished run is never modified: converting a run directory needs -o. A profile file's
     conversion goes beside it (`x.pstats` → `x.speedscope.json`) unless that name is taken."""
-    from profwork import console, pipeline
+    from profwork import console, loading
 
-    written = pipeline.convert(
+    written = loading.convert(
         path,
         to,
         output,

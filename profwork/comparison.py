@@ -65,13 +65,13 @@ def clock_of(method: str | None, options: dict[str, Any]) -> str | None:
 
 def load_side(path: Path) -> Loaded:
     """One side of a comparison, from a run directory or a profile file."""
-    from profwork import pipeline
+    from profwork import loading
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path} does not exist", remedy="give a run directory or a profile file")
     if not is_run(path):
-        profile = pipeline.load(path)
+        profile = loading.load(path)
         return Loaded(_side_of(profile, str(path), None, {}, None), profile, path)
     manifest = Manifest.load(path)
     if manifest.method == "bench":
@@ -81,7 +81,7 @@ def load_side(path: Path) -> Loaded:
             f"{path} is a {manifest.method} run, which holds no profile",
             remedy="give a profiling run, a bench run or a profile file",
         )
-    profile = pipeline.load(path)
+    profile = loading.load(path)
     options = dict(manifest.options)
     return Loaded(
         _side_of(profile, str(path), manifest.method, options, manifest.target), profile, path

@@ -42,7 +42,7 @@ _FOLDED_UNIT: dict[str, InputUnit | None] = {"seconds": "us", "bytes": "bytes", 
 
 class ImportMethod:
     """The method of an imported run: reading its `raw/` file again. It runs nothing (it is not
-    a registered method, so `run -m` does not offer it); `pipeline.load` asks it by name."""
+    a registered method, so `run -m` does not offer it); `loading.load` asks it by name."""
 
     name = NAME
     unit: Unit = "samples"  # until the file is read

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from profwork import pipeline, readers
+from profwork import loading, readers
 from profwork.importing import import_profile
 from profwork.renderers import RENDERERS, get_renderer
 from tests.conftest import only_run, profwork
@@ -55,7 +55,7 @@ def test_a_profile_file_becomes_a_complete_run_directory(name: str, tmp_path: Pa
     assert manifest["params"] == {"source": str(source.resolve()), "format": FORMATS[name]}
     assert manifest["status"] == "ok" and manifest["duration"] is None
     # and the run reads back as the file reads (report, compare and the notebook API use this)
-    again, direct = pipeline.load(run), readers.read(source)
+    again, direct = loading.load(run), readers.read(source)
     assert again.unit == direct.unit == manifest["unit"]
     assert again.total == direct.total
     assert [r.frame for r in again.top(10)] == [r.frame for r in direct.top(10)]
@@ -80,7 +80,7 @@ def test_a_folded_file_keeps_the_unit_it_was_read_in(tmp_path: Path) -> None:
     # GIVEN a folded file read as milliseconds
     first = import_profile(DATA / "pyspy-threads.txt", output=tmp_path / "a", unit="ms")
     assert first.manifest.unit == "seconds" and first.manifest.options == {"unit": "ms"}
-    assert pipeline.load(first.path).total == first.profile.total  # read again as ms
+    assert loading.load(first.path).total == first.profile.total  # read again as ms
 
     # WHEN the folded file of that run (microseconds, the unit in its run's manifest) is imported
     second = import_profile(first.path / "profile.folded", output=tmp_path / "b")
@@ -89,7 +89,7 @@ def test_a_folded_file_keeps_the_unit_it_was_read_in(tmp_path: Path) -> None:
     assert second.manifest.options == {"unit": "us"}
     assert second.profile.unit == "seconds"
     assert second.profile.total == pytest.approx(first.profile.total, abs=1e-5)
-    assert pipeline.load(second.path).total == second.profile.total
+    assert loading.load(second.path).total == second.profile.total
 
 
 def test_a_profile_given_through_a_fifo_is_read_once_and_imported(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from profwork import pipeline, readers
+from profwork import loading, pipeline, readers
 from profwork.errors import InputError
 from profwork.model import Profile
 from profwork.readers.source import UNITS
@@ -113,7 +113,7 @@ def test_the_cli_offers_the_units_the_readers_know() -> None:
 
 
 def _as(fmt: str, source: Path, out: Path, unit: str | None) -> Path:
-    return pipeline.convert(source, fmt, out / f"as.{EXTENSION[fmt]}", unit=unit)  # type: ignore[arg-type]
+    return loading.convert(source, fmt, out / f"as.{EXTENSION[fmt]}", unit=unit)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("first", FORMATS)

@@ -21,7 +21,7 @@ import pytest
 from pyinstrument import Profiler
 from pyinstrument.session import Session
 
-from profwork import pipeline, readers
+from profwork import loading, pipeline, readers
 from profwork.errors import InputError
 from profwork.frames import PROFWORK_DIR, Classifier, SysPaths
 from profwork.methods import MethodOptions
@@ -79,7 +79,7 @@ def test_every_recorded_file_is_recognised_by_its_content(
 
 
 def test_a_run_directory_is_left_to_the_pipeline_which_knows_the_methods(tmp_path: Path) -> None:
-    # readers import no method: normalising a run again is `pipeline.load`'s job
+    # readers import no method: normalising a run again is `loading.load`'s job
     (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
     with pytest.raises(InputError, match=r"a run directory, which the pipeline reads"):
         readers.read(tmp_path)
@@ -88,11 +88,11 @@ def test_a_run_directory_is_left_to_the_pipeline_which_knows_the_methods(tmp_pat
 def test_a_run_directory_with_a_broken_manifest_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="run directory"):
-        pipeline.load(tmp_path)
+        loading.load(tmp_path)
 
 
 def test_a_directory_that_is_not_a_run_is_an_input_error(tmp_path: Path) -> None:
-    for load in (readers.read, pipeline.load):
+    for load in (readers.read, loading.load):
         with pytest.raises(InputError, match="manifest.json"):
             load(tmp_path)
 
@@ -781,7 +781,7 @@ def test_a_run_directory_is_normalised_again_by_its_method(method: str, tmp_path
         "example", method=method, params={"rounds": "2", "orders": "1500"}, output=tmp_path
     )
 
-    profile = pipeline.load(run.path)
+    profile = loading.load(run.path)
 
     assert profile.metadata["format"] == "run"
     assert profile.metadata["method"] == method

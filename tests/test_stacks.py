@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from profwork import pipeline, runner
+from profwork import loading, runner
 from profwork.model import FrameKind
 from profwork.stacks import calls_body
 from tests.conftest import only_run, profwork, write
@@ -68,7 +68,7 @@ def test_the_target_code_starts_at_the_body_whatever_calls_it(
     done = profwork("run", spec, "-m", method, "-o", str(results), cwd=code)
 
     assert done.returncode == 0, done.stderr
-    profile = pipeline.load(only_run(results))  # the run's raw data, normalised again
+    profile = loading.load(only_run(results))  # the run's raw data, normalised again
     user = [s for s in profile.stacks if any(f.kind is FrameKind.USER for f in s)]
     assert user, "no sample of the target's code"
     for stack in user:

@@ -16,7 +16,7 @@ manifest of the run directory holding it) gives one; bad weights are refused
 and a file it cannot read raises `InputError` with the remedy, never a raw exception.
 
 A run directory is not read here: it is normalised again by the method that recorded it, which is
-`profwork.pipeline.load`'s job (the pipeline knows the methods; readers do not).
+`profwork.loading.load`'s job (it knows the methods; readers do not).
 """
 
 from __future__ import annotations
