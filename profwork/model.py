@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from itertools import chain
+from itertools import chain, repeat
+from operator import lshift, or_
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 Unit = Literal["seconds", "bytes", "samples"]
@@ -154,11 +155,12 @@ class NumberedStacks(NamedTuple):
 
     `frames` lists the distinct frames, the `real` ones (not pseudo) first, so that a stack
     without its leading pseudo-frames (`numbers[lead:]`) only holds numbers below `real`.
-    `stacks` follows the profile's own order: (numbers, lead, weight)."""
+    `stacks` follows the profile's own order: (numbers, lead, weight); a sequence, which a
+    stack table makes as it is read."""
 
     frames: list[Frame]
     real: int
-    stacks: list[tuple[tuple[int, ...], int, float]]
+    stacks: Sequence[tuple[tuple[int, ...], int, float]]
 
 
 _PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
@@ -180,6 +182,24 @@ class StackTable(Protocol):
 
     def root_weights(self) -> dict[Frame, float]:
         """The total weight under each first frame of a stack."""
+        ...
+
+
+@runtime_checkable
+class StackBodies(Protocol):
+    """Collapsed stacks held as leads (their pseudo-frames) and bodies (the rest) of numbered
+    frames, each distinct body once (`profwork.flatstacks.FlatStacks`, which the folded reader
+    gives): the per-function views are counted once per distinct body."""
+
+    frames: list[Frame]
+
+    def weighted_counts(self, per_body: Callable[[tuple[int, ...]], Iterable[T]]) -> dict[T, float]:
+        """For each key `per_body` gives, the weight of the stacks whose body gives it (counted
+        as `Profile` counts on stacks of tuples, so the sums are the same)."""
+        ...
+
+    def numbered(self) -> NumberedStacks:
+        """The stacks numbered as `Profile.numbered_stacks` gives them."""
         ...
 
 
@@ -247,6 +267,10 @@ class Profile:
     def _self_times(self) -> dict[Frame, float]:
         if self.stats is not None:
             return {f: s.self for f, s in self.stats.items()}
+        if isinstance(self.stacks, StackBodies):  # once per distinct body
+            frames = self.stacks.frames
+            numbers = self.stacks.weighted_counts(lambda ids: ids[-1:])
+            return {frames[n]: w for n, w in numbers.items() if not frames[n].is_pseudo}
         leaves = self._weighted_counts(lambda stack: stack[-1:])
         return {f: w for f, w in leaves.items() if not f.is_pseudo}
 
@@ -259,6 +283,10 @@ class Profile:
         if self.stats is not None:
             return {f: s.cumulative for f, s in self.stats.items()}
         # a set per stack: a recursive function counts once per stack
+        if isinstance(self.stacks, StackBodies):
+            frames = self.stacks.frames
+            counted = self.stacks.weighted_counts(set)
+            return {frames[n]: w for n, w in counted.items() if not frames[n].is_pseudo}
         cumulative = self._weighted_counts(set)
         return {f: w for f, w in cumulative.items() if not f.is_pseudo}
 
@@ -298,6 +326,19 @@ class Profile:
                 for caller, edge in s.callers.items():
                     out[(caller, callee)] += edge.cumulative
             return dict(out)
+        if isinstance(self.stacks, StackBodies):
+            frames = self.stacks.frames
+            shift = max(len(frames), 1).bit_length()
+            mask = (1 << shift) - 1
+            # a pair of frame numbers as one integer, `caller << shift | callee`
+            counted = self.stacks.weighted_counts(
+                lambda ids: set(map(or_, map(lshift, ids, repeat(shift)), ids[1:]))
+            )
+            return {
+                (frames[pair >> shift], frames[pair & mask]): w
+                for pair, w in counted.items()
+                if not frames[pair >> shift].is_pseudo
+            }
         pairs = self._weighted_counts(lambda stack: set(zip(stack, stack[1:], strict=False)))
         return {pair: w for pair, w in pairs.items() if not pair[0].is_pseudo}
 
@@ -439,8 +480,24 @@ class Profile:
         """The stacks with their frames numbered (see `NumberedStacks`), computed once."""
         return self._numbered_stacks
 
+    def stack_table(self) -> StackBodies:
+        """The stacks as a stack table (`profwork.flatstacks.FlatStacks`: frames numbered once,
+        leads and bodies interned), which the stack-based renderers write from; computed once
+        (the profile's own stacks when they are one)."""
+        return self._stack_table
+
+    @cached_property
+    def _stack_table(self) -> StackBodies:
+        if isinstance(self.stacks, StackBodies):
+            return self.stacks
+        from profwork.flatstacks import FlatStacks  # the model's stacks may be any mapping
+
+        return FlatStacks.of(self.stacks)
+
     @cached_property
     def _numbered_stacks(self) -> NumberedStacks:
+        if isinstance(self.stacks, StackBodies):
+            return self.stacks.numbered()
         # A long recording has millions of frame occurrences. They are numbered once, looked up
         # by `id` (in C, where a lookup by frame runs `Frame.__hash__` each time); the ids are
         # stable while the profile holds its frames. Equal frames share a number even as

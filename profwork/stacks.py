@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from profwork.flatstacks import FlatStacks, TableBuilder
 from profwork.model import Frame, FrameKind, Stack
 from profwork.runner import BODY_CALLERS
 from profwork.stacktree import ROOT, StackTree
@@ -123,12 +124,18 @@ def finish(
     recorded (a method applies `thread_rule` later, knowing whether `--threads` was given).
     `frames`, when given, are all the distinct frames of the stacks (saves a pass over every
     frame of a big recording). A `StackTree` gives a `StackTree` (see `_finish_tree`), in time
-    linear in its nodes; a mapping of tuples gives a dict."""
+    linear in its nodes; a `FlatStacks` gives a `FlatStacks` (see `_finish_table`), in time
+    linear in its distinct leads and bodies; a mapping of tuples gives a dict."""
     processes: set[Frame] = set()
     thread_frames: set[Frame] = set()
-    if isinstance(stacks, StackTree):
+    if isinstance(stacks, StackTree | FlatStacks):
         frames = stacks.frames
-        for frame in _lead_frames(stacks):
+        leading = (
+            _lead_frames(stacks)
+            if isinstance(stacks, StackTree)
+            else {stacks.frames[n] for lead in stacks.leads for n in lead}
+        )
+        for frame in leading:
             (processes if frame.kind is FrameKind.PROCESS else thread_frames).add(frame)
     else:
         for stack in stacks:
@@ -158,6 +165,10 @@ def finish(
         if not change_roots and not has_profwork:
             return stacks
         return _finish_tree(stacks, rename, drop if change_roots else set(), has_profwork)
+    if isinstance(stacks, FlatStacks):
+        if not change_roots and not has_profwork:
+            return stacks
+        return _finish_table(stacks, rename, drop if change_roots else set(), has_profwork)
     if not change_roots and not has_profwork:
         return dict(stacks)
     out: dict[Stack, float] = defaultdict(float)
@@ -265,3 +276,29 @@ def _finish_tree(
         if state[node] in kept:
             out.add(mapped[node], weight)
     return out
+
+
+def _finish_table(
+    table: FlatStacks, rename: Mapping[Frame, Frame], drop: set[FrameKind], trim: bool
+) -> FlatStacks:
+    """`finish` on a stack table: the roots rule once per distinct lead, the trim once per
+    distinct body (`trim_above_body` on a body alone is its cut below the lead), and the stacks
+    that become equal added up in order."""
+    out = TableBuilder()
+    number = out.number
+    leads = [
+        tuple(number(rename.get(f, f)) for f in table.lead_frames(n) if f.kind not in drop)
+        for n in range(len(table.leads))
+    ]
+    bodies: list[tuple[int, ...] | None] = []
+    for n in range(len(table.bodies)):
+        body: Stack | None = table.body_frames(n)
+        if trim and body is not None:
+            body = trim_above_body(body)
+        bodies.append(None if body is None else tuple(map(number, body)))
+    add = out.add
+    for lead, body_number, weight in zip(table.lead, table.body, table.weight, strict=True):
+        ids = bodies[body_number]
+        if ids is not None:
+            add(leads[lead], ids, weight)
+    return out.table()

@@ -16,12 +16,12 @@ gives the unit (our folded files hold microseconds for seconds).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from profwork import stacks as stack_rules
+from profwork.flatstacks import TableBuilder
 from profwork.frames import (
     Classifier,
     FrameMaker,
@@ -29,7 +29,7 @@ from profwork.frames import (
     frame_by_name,
     is_thread_text,
 )
-from profwork.model import Frame, FrameKind, Profile, Stack, Unit
+from profwork.model import Frame, FrameKind, Profile, Unit
 from profwork.readers.source import (
     MAX_WEIGHT,
     RUN_FOLDED_SCALE,
@@ -124,64 +124,199 @@ def _read(
     qualified: bool,
 ) -> Profile:
     path = source.path
-    make = FrameMaker(default_classifier(classifier), qualified=qualified)
-    frames: dict[str, Frame] = {}
-    lookup = frames.__getitem__
-    # Each line becomes a tuple of shared frames as it is read: keeping the lines' text until the
-    # end would hold the whole file (hundreds of megabytes) in memory at once.
-    counts: dict[Stack, float] = defaultdict(float)
-    ignored = 0
-    content = 0
-    number = 0
+    parser = _Parser(FrameMaker(default_classifier(classifier), qualified=qualified), path)
     try:
-        for number, line in enumerate(_lines(source), 1):
-            if not line or line[0] == "#" or line[:2] == "//":
-                continue
-            content += 1
-            stack_text, _, weight_text = line.rpartition(" ")
-            try:
-                weight: float = int(weight_text)  # int() ignores the `\r` of a CRLF line end
-            except ValueError:
-                odd = _odd_line(line)
-                if odd is None:
-                    if line.isspace():
-                        content -= 1  # a blank line
-                    else:
-                        ignored += 1
-                    continue
-                stack_text, weight_text, weight = odd
-            if not 0 <= weight <= MAX_WEIGHT:  # NaN fails every comparison
-                raise bad_weight(path, f"line {number}", weight_text.rstrip(), _problem(weight))
-            if not stack_text:
-                counts[()] += weight
-                continue
-            parts = stack_text.split(";")
-            try:
-                stack = tuple(map(lookup, parts))
-            except KeyError:
-                for part in parts:
-                    if part not in frames:
-                        frames[part] = _folded_frame(part, make)
-                stack = tuple(map(lookup, parts))
-            counts[stack] += weight
+        for block in _blocks(source):
+            parser.block(block)
+        parser.end()
     except UnicodeDecodeError as error:
         raise corrupt(
             path, "not a folded-stacks file", f"not {source.encoding} text: {error.reason}"
         ) from None
     except OSError as error:
         raise unreadable(path, error) from None
-    if content and ignored == content:
+    if parser.ignored and not parser.builder.weights:
         raise corrupt(path, "not a folded-stacks file", "no line ends in a weight")
-    stacks = {stack: weight * scale for stack, weight in counts.items()} if scale != 1 else counts
-
+    builder = parser.builder
+    # the weights were added up as read (integers, exactly); as floats, scaled, from here on
+    builder.weights = (
+        [float(w) * scale for w in builder.weights]
+        if scale != 1
+        else [float(w) for w in builder.weights]
+    )
     metadata: dict[str, Any] = {"source": str(path), "format": "folded", "stacks": "sampled"}
-    if ignored:
-        metadata["notes"] = [f"{ignored} line(s) of {path.name} did not end in a weight: ignored."]
+    if parser.ignored:
+        metadata["notes"] = [
+            f"{parser.ignored} line(s) of {path.name} did not end in a weight: ignored."
+        ]
     return Profile(
         unit=unit,
-        stacks=stack_rules.finish(stacks, threads=threads, frames=frames.values()),
+        stacks=stack_rules.finish(builder.table(), threads=threads),
         metadata=metadata,
     )
+
+
+# What a pseudo-frame's text starts with (`frames.frame_by_name`: a thread's or a process's).
+_CANDIDATES = (b"process ", b"thread (")
+_COMMENT = frozenset(b"#/")
+_SEMICOLON = ord(";")
+
+
+class _Parser:
+    """Folded lines into a stack table (`flatstacks.TableBuilder`), block by block of bytes.
+
+    A line is `lead;body weight`: the lead is its leading pseudo-frames (a process, a thread),
+    the body the rest. Each distinct lead and body text is split into frames once; every other
+    line costs a few searches in C and two dictionary lookups, however deep its stack, and the
+    text is never held beyond its block (a recording is hundreds of megabytes). Lines that are
+    not plain `stack integer` (comments, blank lines, fractions, a weight-only line, a weight out
+    of range) are read one by one as text, with the rules of the module's docstring."""
+
+    def __init__(self, make: Callable[[str, str, int], Frame], path: Path) -> None:
+        self.make = make
+        self.path = path
+        self.builder = TableBuilder()
+        self.ignored = 0
+        self._lines = 0  # lines in the blocks before the current one
+        self._rest = b""
+        self._texts: dict[bytes, int] = {}  # frame text → frame number
+        self._leads: dict[bytes, int] = {}  # lead text (with its `;`) → lead number, or -1
+        self._bodies: dict[bytes, int] = {}  # body text → body number, or -1
+        self._no_lead = self.builder.lead_of(())
+
+    def block(self, data: bytes) -> None:
+        """Read the complete lines of `data` (after what the last block left)."""
+        if self._rest:
+            data = self._rest + data
+        last = data.rfind(b"\n") + 1
+        self._rest = data[last:]
+        if last:
+            self._lines_of(data, last)
+            self._lines += data.count(b"\n", 0, last)
+
+    def end(self) -> None:
+        """Read the last line, which ends without a line end."""
+        rest, self._rest = self._rest, b""
+        if rest:
+            self._lines_of(rest + b"\n", len(rest) + 1)
+
+    def _lines_of(self, data: bytes, last: int) -> None:
+        find, rfind, startswith = data.find, data.rfind, data.startswith
+        leads, leads_get = self._leads, self._leads.get
+        bodies_get = self._bodies.get
+        entries, entries_get = self.builder.entries, self.builder.entries.get
+        weights = self.builder.weights
+        no_lead, comment = self._no_lead, _COMMENT
+        pos = 0
+        while pos < last:
+            nl = find(b"\n", pos)
+            if nl == pos:  # an empty line
+                pos += 1
+                continue
+            end = rfind(b" ", pos, nl)
+            if end < 0 or data[pos] in comment:
+                self._line(data, pos, nl)
+                pos = nl + 1
+                continue
+            try:
+                weight = int(data[end + 1 : nl])  # int() ignores the `\r` of a CRLF line end
+            except ValueError:
+                self._line(data, pos, nl)
+                pos = nl + 1
+                continue
+            if not 0 <= weight <= MAX_WEIGHT:
+                self._line(data, pos, nl)
+                pos = nl + 1
+                continue
+            start = pos
+            while startswith(_CANDIDATES, start, end):
+                cut = find(b";", start, end)
+                if cut < 0:
+                    start = end
+                    break
+                start = cut + 1
+            if start == pos:
+                lead = no_lead
+            else:
+                lead_text = data[pos:start]
+                known = leads_get(lead_text)
+                if known is None:
+                    known = leads[lead_text] = self._lead(lead_text)
+                lead = known
+            body_text = data[start:end]
+            body = bodies_get(body_text)
+            if body is None:
+                body = self._body(body_text)
+            if lead < 0 or body < 0 or (not body_text and data[start - 1] == _SEMICOLON):
+                # a lead that is not all pseudo-frames, or a stack ending in an empty frame
+                self._add(data[pos:end], weight)
+                pos = nl + 1
+                continue
+            key = (lead, body)
+            found = entries_get(key)
+            if found is None:
+                entries[key] = len(weights)
+                weights.append(weight)
+            else:
+                weights[found] += weight
+            pos = nl + 1
+
+    def _line(self, data: bytes, pos: int, nl: int) -> None:
+        """One line that is not plain `stack integer`, read as text."""
+        line = data[pos:nl].decode("utf-8")
+        if not line or line[0] == "#" or line[:2] == "//":
+            return
+        stack_text, _, weight_text = line.rpartition(" ")
+        try:
+            weight: float = int(weight_text)
+        except ValueError:
+            odd = _odd_line(line)
+            if odd is None:
+                if not line.isspace():  # a blank line is no content
+                    self.ignored += 1
+                return
+            stack_text, weight_text, weight = odd
+        if not 0 <= weight <= MAX_WEIGHT:  # NaN fails every comparison
+            number = self._lines + data.count(b"\n", 0, pos) + 1
+            raise bad_weight(self.path, f"line {number}", weight_text.rstrip(), _problem(weight))
+        self._add(stack_text.encode("utf-8"), weight)
+
+    def _add(self, stack_text: bytes, weight: float) -> None:
+        """Add one stack given as its text (empty: the stack with no frames)."""
+        builder = self.builder
+        ids = self._numbers(stack_text) if stack_text else ()
+        cut = 0
+        while cut < len(ids) and builder.is_pseudo(ids[cut]):
+            cut += 1
+        builder.add_entry(builder.lead_of(ids[:cut]), builder.body_of(ids[cut:]), weight)
+
+    def _numbers(self, text: bytes) -> tuple[int, ...]:
+        """The frame numbers of `;`-separated frame texts (each text made a frame once)."""
+        parts = text.split(b";")
+        texts = self._texts
+        try:
+            return tuple(map(texts.__getitem__, parts))
+        except KeyError:
+            number = self.builder.number
+            for part in parts:
+                if part not in texts:
+                    texts[part] = number(_folded_frame(part.decode("utf-8"), self.make))
+            return tuple(map(texts.__getitem__, parts))
+
+    def _lead(self, text: bytes) -> int:
+        """The lead number of a lead's text, or -1 when one of its frames is not a pseudo-frame
+        (a name that merely starts like one)."""
+        ids = self._numbers(text[:-1] if text.endswith(b";") else text)
+        if not all(map(self.builder.is_pseudo, ids)):
+            return -1
+        return self.builder.lead_of(ids)
+
+    def _body(self, text: bytes) -> int:
+        """The body number of a body's text (-1, kept, when it starts with a pseudo-frame)."""
+        ids = self._numbers(text) if text else ()
+        body = -1 if ids and self.builder.is_pseudo(ids[0]) else self.builder.body_of(ids)
+        self._bodies[text] = body
+        return body
 
 
 def _odd_line(line: str) -> tuple[str, str, float] | None:
@@ -198,20 +333,17 @@ def _problem(weight: float) -> str:
     return weight_problem(weight) or "too large"
 
 
-def _lines(source: Source, chunk: int = 1 << 23) -> Iterator[str]:
-    """The lines of the text, read in large chunks: a text file's own line iterator costs several
-    times more on the big files folded stacks come in (hundreds of megabytes)."""
+def _blocks(source: Source, chunk: int = 1 << 23) -> Iterator[bytes]:
+    """The content as UTF-8 bytes in large blocks (text in another encoding, or after a BOM, is
+    decoded and encoded again)."""
+    if source.encoding == "utf-8":
+        with source.open_bytes() as handle:
+            while block := handle.read(chunk):
+                yield block
+        return
     with source.open_text() as handle:
-        rest = ""
-        while True:
-            block = handle.read(chunk)
-            if not block:
-                break
-            lines = (rest + block).split("\n")
-            rest = lines.pop()
-            yield from lines
-        if rest:
-            yield rest
+        while text := handle.read(chunk):
+            yield text.encode("utf-8")
 
 
 def _parse_weight(text: str) -> float | None:

@@ -1,0 +1,409 @@
+"""Collapsed stacks as a flat table: each entry a lead and a body, both interned, and a weight.
+
+A stack's **lead** is its leading pseudo-frames (a process, a thread); its **body** is the rest.
+Leads and bodies are tuples of frame numbers (frames are numbered once), each distinct one held
+once, and an entry is (lead number, body number, weight), in the order the stacks came. This is
+what makes a big sampled recording cheap: a py-spy file with `--subprocesses` repeats the same
+bodies under each worker's process root (a million samples of 41 workers are ~150,000 stacks but
+~3,600 bodies), and every view but the thread roots depends on the body alone (pseudo-frames are
+never ranked). So a view is computed once per distinct body, weighted by how many stacks hold it,
+and a renderer spells each body once (`profile.folded`'s text, speedscope's sample arrays).
+
+`FlatStacks` is a `Mapping[Stack, float]`, so it stands wherever collapsed stacks do
+(`Profile.stacks`): its entries are the stacks in order, each materialised as a tuple only when
+asked for. `Profile.stack_table()` gives every profile's stacks in this form (the renderers write
+from it); the folded reader builds one directly (`profwork.readers.folded`).
+
+Every view gives exactly the numbers the same stacks as a dict give: stacks are grouped by weight
+as `Profile` groups them, and a view counts, per weight, how many stacks hold each key, which is
+an exact integer however the stacks are grouped into bodies.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import (
+    Callable,
+    Hashable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
+from itertools import chain
+from typing import Any, TypeVar
+
+from profwork.model import Frame, FrameKind, NumberedStacks, Stack
+
+Ids = tuple[int, ...]
+K = TypeVar("K", bound=Hashable)
+_PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
+
+
+class FlatStacks(Mapping[Stack, float]):
+    """Collapsed stacks as leads, bodies and entries (see the module's docstring).
+
+    Invariants: `frames` are numbered in the order they first occur (entry by entry, lead then
+    body), the real frames (not pseudo) first, so that `frames[:real]` are the real ones; a lead
+    holds only pseudo-frames and a body never starts with one; every lead and body is used by an
+    entry; no two entries have the same lead and body."""
+
+    __slots__ = (
+        "_body_frames",
+        "_index",
+        "_lead_frames",
+        "bodies",
+        "body",
+        "frames",
+        "lead",
+        "leads",
+        "real",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        frames: list[Frame],
+        leads: list[Ids],
+        bodies: list[Ids],
+        lead: list[int],
+        body: list[int],
+        weight: list[float],
+    ) -> None:
+        self.frames = frames
+        self.real = sum(1 for frame in frames if frame.kind not in _PSEUDO)
+        self.leads, self.bodies = leads, bodies
+        self.lead, self.body, self.weight = lead, body, weight
+        self._lead_frames: list[Stack | None] = [None] * len(leads)
+        self._body_frames: list[Stack | None] = [None] * len(bodies)
+        # frame → number, lead → number, body → number, (lead, body) → entry; made when asked
+        self._index: (
+            tuple[dict[Frame, int], dict[Ids, int], dict[Ids, int], dict[tuple[int, int], int]]
+            | None
+        ) = None
+
+    @classmethod
+    def of(cls, stacks: Mapping[Stack, float]) -> FlatStacks:
+        """The table of collapsed stacks (the same table when given one)."""
+        if isinstance(stacks, FlatStacks):
+            return stacks
+        builder = TableBuilder()
+        number = builder.number
+        for stack, weight in stacks.items():
+            lead = 0
+            while lead < len(stack) and stack[lead].kind in _PSEUDO:
+                lead += 1
+            ids = tuple(map(number, stack))
+            builder.add(ids[:lead], ids[lead:], weight)
+        return builder.table()
+
+    # ---- the mapping ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+    def __iter__(self) -> Iterator[Stack]:
+        return map(self.stack, range(len(self.weight)))
+
+    def __getitem__(self, stack: Stack) -> float:
+        if self._index is None:
+            leads = {ids: n for n, ids in enumerate(self.leads)}
+            bodies = {ids: n for n, ids in enumerate(self.bodies)}
+            entries = {key: i for i, key in enumerate(zip(self.lead, self.body, strict=True))}
+            self._index = ({f: n for n, f in enumerate(self.frames)}, leads, bodies, entries)
+        number, leads, bodies, entries = self._index
+        try:
+            ids = tuple(map(number.__getitem__, stack))
+        except (KeyError, TypeError):
+            raise KeyError(stack) from None
+        cut = 0
+        while cut < len(stack) and stack[cut].kind in _PSEUDO:
+            cut += 1
+        lead, body = leads.get(ids[:cut]), bodies.get(ids[cut:])
+        entry = None if lead is None or body is None else entries.get((lead, body))
+        if entry is None:
+            raise KeyError(stack)
+        return self.weight[entry]
+
+    def items(self) -> ItemsView[Stack, float]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[float]:
+        return _Values(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<FlatStacks: {len(self.weight)} stacks, {len(self.bodies)} bodies, "
+            f"{len(self.leads)} leads, {len(self.frames)} frames>"
+        )
+
+    def stack(self, entry: int) -> Stack:
+        """The stack of an entry, root first."""
+        return self.lead_frames(self.lead[entry]) + self.body_frames(self.body[entry])
+
+    def lead_frames(self, lead: int) -> Stack:
+        found = self._lead_frames[lead]
+        if found is None:
+            found = self._lead_frames[lead] = tuple(map(self.frames.__getitem__, self.leads[lead]))
+        return found
+
+    def body_frames(self, body: int) -> Stack:
+        found = self._body_frames[body]
+        if found is None:
+            found = self._body_frames[body] = tuple(map(self.frames.__getitem__, self.bodies[body]))
+        return found
+
+    # ---- views (see the same names on Profile) ----------------------------------------------
+
+    def weighted_counts(
+        self, per_body: Callable[[Ids], Iterable[K]], *, empty: bool = False
+    ) -> dict[K, float]:
+        """For each key `per_body` gives, the weight of the stacks whose body gives it, a key
+        counted once per stack as often as `per_body` repeats it.
+
+        The same sums, to the last bit and in the same key order, as counting on the stacks as
+        tuples (`Profile`, the pstats renderer): stacks are grouped by weight, in the order the
+        weights first come (`empty`: the stack with no frames opens a group too, as it does for
+        the pstats renderer), and each group adds `weight × count` per key, where count (an
+        exact integer) is the number of the group's stacks that give the key. Within a group,
+        each distinct body is asked once, in the order bodies first come, in C; a body that
+        several stacks share (one per process) adds its other stacks' counts afterwards."""
+        groups: dict[float, list[int]] = {}
+        leads, bodies = self.leads, self.bodies
+        for lead, body, weight in zip(self.lead, self.body, self.weight, strict=True):
+            if bodies[body] or leads[lead] or empty:
+                found = groups.get(weight)
+                if found is None:
+                    groups[weight] = [body]
+                else:
+                    found.append(body)
+        out: dict[K, float] = {}
+        for weight, members in groups.items():
+            counted = _group_counts(per_body, bodies, members)
+            for key, count in counted.items():
+                out[key] = out.get(key, 0.0) + weight * count
+        return out
+
+    def stack_counts(self, per_body: Callable[[Ids], Iterable[K]]) -> Counter[K]:
+        """For each key `per_body` gives, how many stacks' bodies give it."""
+        counted: Counter[K] = Counter()
+        bodies = self.bodies
+        for body, times in Counter(self.body).items():
+            for key in per_body(bodies[body]):
+                counted[key] += times
+        return counted
+
+    def deepest(self, keep: Callable[[Frame], bool]) -> dict[Frame, float]:
+        """Each stack's weight added to the deepest frame of its body that `keep` keeps (own
+        time: the deepest user frame); stacks without one add nothing."""
+        kept = [keep(frame) for frame in self.frames]
+        deepest: list[int] = []
+        for ids in self.bodies:
+            found = -1
+            for number in reversed(ids):
+                if kept[number]:
+                    found = number
+                    break
+            deepest.append(found)
+        out: dict[int, float] = {}
+        for body, weight in zip(self.body, self.weight, strict=True):
+            number = deepest[body]
+            if number >= 0:
+                out[number] = out.get(number, 0.0) + weight
+        return {self.frames[number]: weight for number, weight in out.items()}
+
+    def heaviest(self, n: int) -> list[tuple[Stack, float]]:
+        """The n heaviest non-empty stacks, heaviest first (ties in entry order)."""
+        leads, bodies, weight = self.leads, self.bodies, self.weight
+        entries = (
+            i
+            for i, (a, b) in enumerate(zip(self.lead, self.body, strict=True))
+            if leads[a] or bodies[b]
+        )
+        ranked = heapq.nlargest(n, entries, key=weight.__getitem__)
+        return [(self.stack(i), weight[i]) for i in ranked]
+
+    def root_weights(self) -> dict[Frame, float]:
+        """The total weight under each first frame of a stack."""
+        firsts = [ids[0] if ids else -1 for ids in self.leads]
+        body_firsts = [ids[0] if ids else -1 for ids in self.bodies]
+        out: dict[int, float] = {}
+        for lead, body, weight in zip(self.lead, self.body, self.weight, strict=True):
+            first = firsts[lead]
+            if first < 0:
+                first = body_firsts[body]
+                if first < 0:
+                    continue
+            out[first] = out.get(first, 0.0) + weight
+        return {self.frames[number]: weight for number, weight in out.items()}
+
+    def numbered(self) -> NumberedStacks:
+        """The stacks as `Profile.numbered_stacks` gives them (computed as they are read)."""
+        return NumberedStacks(self.frames, self.real, _Numbered(self))
+
+
+class _Numbered(Sequence[tuple[Ids, int, float]]):
+    """(numbers, lead, weight) per entry, made as they are read: a long recording's stacks as
+    tuples would hold every frame occurrence of the run at once."""
+
+    def __init__(self, table: FlatStacks) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table.weight)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        table = self._table
+        lead = table.leads[table.lead[index]]
+        return (lead + table.bodies[table.body[index]], len(lead), table.weight[index])
+
+    def __iter__(self) -> Iterator[tuple[Ids, int, float]]:
+        table = self._table
+        leads, bodies = table.leads, table.bodies
+        for lead, body, weight in zip(table.lead, table.body, table.weight, strict=True):
+            ids = leads[lead]
+            yield (ids + bodies[body] if ids else bodies[body], len(ids), weight)
+
+
+class _Items(ItemsView[Stack, float]):
+    _mapping: FlatStacks
+
+    def __iter__(self) -> Iterator[tuple[Stack, float]]:
+        table = self._mapping
+        return zip(map(table.stack, range(len(table.weight))), table.weight, strict=True)
+
+
+class _Values(ValuesView[float]):
+    _mapping: FlatStacks
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._mapping.weight)
+
+
+class TableBuilder:
+    """Builds a `FlatStacks` entry by entry: frames numbered as given (`number`), leads and bodies
+    interned, equal stacks added up in the order they first came."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self._number: dict[Frame, int] = {}
+        self._pseudo: list[bool] = []
+        self._leads: dict[Ids, int] = {}
+        self._bodies: dict[Ids, int] = {}
+        # (lead, body) → entry, and each entry's weight: a reader adds to them line by line
+        self.entries: dict[tuple[int, int], int] = {}
+        self.weights: list[float] = []
+
+    def number(self, frame: Frame) -> int:
+        """The frame's number, interning it on first sight."""
+        found = self._number.get(frame)
+        if found is None:
+            found = self._number[frame] = len(self.frames)
+            self.frames.append(frame)
+            self._pseudo.append(frame.kind in _PSEUDO)
+        return found
+
+    def is_pseudo(self, number: int) -> bool:
+        return self._pseudo[number]
+
+    def lead_of(self, ids: Ids) -> int:
+        found = self._leads.get(ids)
+        if found is None:
+            found = self._leads[ids] = len(self._leads)
+        return found
+
+    def body_of(self, ids: Ids) -> int:
+        found = self._bodies.get(ids)
+        if found is None:
+            found = self._bodies[ids] = len(self._bodies)
+        return found
+
+    def add(self, lead: Ids, body: Ids, weight: float) -> None:
+        """Add a stack given as its lead (pseudo-frames only) and its body; a body that starts
+        with pseudo-frames gives them to the lead."""
+        if body and self._pseudo[body[0]]:
+            cut = 1
+            while cut < len(body) and self._pseudo[body[cut]]:
+                cut += 1
+            lead, body = lead + body[:cut], body[cut:]
+        self.add_entry(self.lead_of(lead), self.body_of(body), weight)
+
+    def add_entry(self, lead: int, body: int, weight: float) -> None:
+        """Add a stack by the numbers `lead_of` and `body_of` gave (whose lead is all pseudo and
+        whose body does not start with a pseudo-frame)."""
+        key = (lead, body)
+        found = self.entries.get(key)
+        if found is None:
+            self.entries[key] = len(self.weights)
+            self.weights.append(weight)
+        else:
+            self.weights[found] += weight
+
+    def table(self) -> FlatStacks:
+        """The table, its frames renumbered in the order they occur (real ones first) and the
+        leads and bodies no entry uses left out."""
+        leads, bodies = list(self._leads), list(self._bodies)
+        lead_new: list[int] = [-1] * len(leads)
+        body_new: list[int] = [-1] * len(bodies)
+        used_leads: list[Ids] = []
+        used_bodies: list[Ids] = []
+        order: list[int] = []  # old frame numbers in order of occurrence
+        seen = [False] * len(self.frames)
+        entry_lead: list[int] = []
+        entry_body: list[int] = []
+        for lead, body in self.entries:
+            if lead_new[lead] < 0:
+                lead_new[lead] = len(used_leads)
+                used_leads.append(leads[lead])
+                _first_seen(leads[lead], seen, order)
+            if body_new[body] < 0:
+                body_new[body] = len(used_bodies)
+                used_bodies.append(bodies[body])
+                _first_seen(bodies[body], seen, order)
+            entry_lead.append(lead_new[lead])
+            entry_body.append(body_new[body])
+        pseudo = self._pseudo
+        order = [n for n in order if not pseudo[n]] + [n for n in order if pseudo[n]]
+        frames = [self.frames[n] for n in order]
+        if order != list(range(len(order))) or len(order) != len(self.frames):
+            renumber = [-1] * len(self.frames)
+            for new, old in enumerate(order):
+                renumber[old] = new
+            get = renumber.__getitem__
+            used_leads = [tuple(map(get, ids)) for ids in used_leads]
+            used_bodies = [tuple(map(get, ids)) for ids in used_bodies]
+        return FlatStacks(frames, used_leads, used_bodies, entry_lead, entry_body, self.weights)
+
+
+def _group_counts(
+    per_body: Callable[[Ids], Iterable[K]], bodies: list[Ids], members: list[int]
+) -> Counter[K]:
+    """How many of the stacks with bodies `members` give each key (see `weighted_counts`)."""
+    times = Counter(members)  # each distinct body, in the order bodies first come
+    shared: dict[int, list[Iterable[K]]] = {}  # extra stacks → the keys of bodies with them
+
+    def keys(body: int) -> Iterable[K]:
+        found = per_body(bodies[body])
+        more = times[body] - 1
+        if more:
+            found = list(found)
+            shared.setdefault(more, []).append(found)
+        return found
+
+    counted: Counter[K] = Counter(chain.from_iterable(map(keys, times)))
+    for more, shared_keys in shared.items():  # counted in C, then once per key
+        for key, count in Counter(chain.from_iterable(shared_keys)).items():
+            counted[key] += count * more
+    return counted
+
+
+def _first_seen(ids: Ids, seen: list[bool], order: list[int]) -> None:
+    for number in ids:
+        if not seen[number]:
+            seen[number] = True
+            order.append(number)
