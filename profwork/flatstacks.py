@@ -34,6 +34,7 @@ from collections.abc import (
     ValuesView,
 )
 from itertools import chain
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from profwork.model import Frame, FrameKind, NumberedStacks, Stack
@@ -346,38 +347,51 @@ class TableBuilder:
 
     def table(self) -> FlatStacks:
         """The table, its frames renumbered in the order they occur (real ones first) and the
-        leads and bodies no entry uses left out."""
-        leads, bodies = list(self._leads), list(self._bodies)
-        lead_new: list[int] = [-1] * len(leads)
-        body_new: list[int] = [-1] * len(bodies)
-        used_leads: list[Ids] = []
-        used_bodies: list[Ids] = []
-        order: list[int] = []  # old frame numbers in order of occurrence
+        leads and bodies no entry uses left out (in C but for the distinct leads and bodies)."""
+        keys = list(self.entries)
+        lead_numbers, body_numbers = list(self._leads), list(self._bodies)
+        lead_order = list(dict.fromkeys(map(itemgetter(0), keys)))
+        body_order = list(dict.fromkeys(map(itemgetter(1), keys)))
+        lead_new = _inverse(lead_order, len(lead_numbers))
+        body_new = _inverse(body_order, len(body_numbers))
+        entry_lead = list(map(lead_new.__getitem__, map(itemgetter(0), keys)))
+        entry_body = list(map(body_new.__getitem__, map(itemgetter(1), keys)))
+        used_leads = [lead_numbers[n] for n in lead_order]
+        used_bodies = [body_numbers[n] for n in body_order]
+        # frames in the order they first occur, entry by entry (lead, then body): the first
+        # entry of each lead and body (in C: the dict keeps the last index it is given), then
+        # their frames in that order
+        count = len(entry_lead)
+        backwards = range(count - 1, -1, -1)
+        lead_first = dict(zip(reversed(entry_lead), backwards, strict=True))
+        body_first = dict(zip(reversed(entry_body), backwards, strict=True))
+        events = sorted(
+            chain(
+                ((entry, 0, used_leads[lead]) for lead, entry in lead_first.items()),
+                ((entry, 1, used_bodies[body]) for body, entry in body_first.items()),
+            ),
+            key=itemgetter(0, 1),
+        )
+        order: list[int] = []
         seen = [False] * len(self.frames)
-        entry_lead: list[int] = []
-        entry_body: list[int] = []
-        for lead, body in self.entries:
-            if lead_new[lead] < 0:
-                lead_new[lead] = len(used_leads)
-                used_leads.append(leads[lead])
-                _first_seen(leads[lead], seen, order)
-            if body_new[body] < 0:
-                body_new[body] = len(used_bodies)
-                used_bodies.append(bodies[body])
-                _first_seen(bodies[body], seen, order)
-            entry_lead.append(lead_new[lead])
-            entry_body.append(body_new[body])
+        for _, _, ids in events:
+            _first_seen(ids, seen, order)
         pseudo = self._pseudo
         order = [n for n in order if not pseudo[n]] + [n for n in order if pseudo[n]]
         frames = [self.frames[n] for n in order]
-        if order != list(range(len(order))) or len(order) != len(self.frames):
-            renumber = [-1] * len(self.frames)
-            for new, old in enumerate(order):
-                renumber[old] = new
-            get = renumber.__getitem__
+        if order != list(range(len(self.frames))):
+            get = _inverse(order, len(self.frames)).__getitem__
             used_leads = [tuple(map(get, ids)) for ids in used_leads]
             used_bodies = [tuple(map(get, ids)) for ids in used_bodies]
         return FlatStacks(frames, used_leads, used_bodies, entry_lead, entry_body, self.weights)
+
+
+def _inverse(order: list[int], size: int) -> list[int]:
+    """`inverse[order[i]] == i`; -1 for the numbers `order` leaves out."""
+    inverse = [-1] * size
+    for new, old in enumerate(order):
+        inverse[old] = new
+    return inverse
 
 
 def _group_counts(

@@ -286,19 +286,43 @@ def _finish_table(
     that become equal added up in order."""
     out = TableBuilder()
     number = out.number
+    renumber = list(map(number, table.frames))  # old frame number → new
     leads = [
         tuple(number(rename.get(f, f)) for f in table.lead_frames(n) if f.kind not in drop)
         for n in range(len(table.leads))
     ]
-    bodies: list[tuple[int, ...] | None] = []
-    for n in range(len(table.bodies)):
-        body: Stack | None = table.body_frames(n)
-        if trim and body is not None:
-            body = trim_above_body(body)
-        bodies.append(None if body is None else tuple(map(number, body)))
-    add = out.add
-    for lead, body_number, weight in zip(table.lead, table.body, table.weight, strict=True):
-        ids = bodies[body_number]
-        if ids is not None:
-            add(leads[lead], ids, weight)
+    bodies: list[tuple[int, ...] | None]
+    if trim:
+        new_of = dict(zip(table.frames, renumber, strict=True)).__getitem__
+        bodies = []
+        for n in range(len(table.bodies)):
+            kept = trim_above_body(table.body_frames(n))
+            bodies.append(None if kept is None else tuple(map(new_of, kept)))
+    else:
+        get = renumber.__getitem__
+        bodies = [tuple(map(get, ids)) for ids in table.bodies]
+    new_lead = list(map(out.lead_of, leads))
+    # each body's new number; -1: dropped; -2: it starts with a pseudo-frame now (the trim cut
+    # above a thread root), which `add` moves to the lead
+    new_body = [
+        -1 if ids is None else -2 if ids and out.is_pseudo(ids[0]) else out.body_of(ids)
+        for ids in bodies
+    ]
+    if (
+        min(new_body, default=0) >= 0
+        and len(set(new_lead)) == len(new_lead)
+        and len(set(new_body)) == len(new_body)
+    ):  # no stack dropped, none merged: the entries as they were, renumbered (in C)
+        leads_of = map(new_lead.__getitem__, table.lead)
+        keys = zip(leads_of, map(new_body.__getitem__, table.body), strict=True)
+        out.entries = dict(zip(keys, range(len(table.weight)), strict=True))
+        out.weights = list(table.weight)
+        return out.table()
+    add, add_entry = out.add, out.add_entry
+    for lead, body, weight in zip(table.lead, table.body, table.weight, strict=True):
+        found = new_body[body]
+        if found >= 0:
+            add_entry(new_lead[lead], found, weight)
+        elif found == -2:
+            add(leads[lead], bodies[body] or (), weight)
     return out.table()

@@ -25,9 +25,10 @@ import pytest
 
 from profwork import readers
 from profwork.analyses import analyse
+from profwork.errors import InputError
 from profwork.flatstacks import FlatStacks
 from profwork.frames import FrameMaker, default_classifier
-from profwork.model import Frame, FunctionRow, Profile, RankBy, Stack
+from profwork.model import Frame, FrameKind, FunctionRow, Profile, RankBy, Stack
 from profwork.readers import folded as folded_reader
 from profwork.readers.folded import _folded_frame, _odd_line
 from profwork.renderers.folded import _BATCH as BATCH
@@ -209,3 +210,30 @@ def test_a_recording_under_many_process_roots_holds_each_body_once(tmp_path: Pat
     # and the views count each body's figures 5 times over
     assert many.cumulative() == {f: 5 * w for f, w in one.cumulative().items()}
     assert many.stack_table() is many.stacks
+
+
+def test_stacks_spelt_alike_are_one_folded_line_with_their_weights_added() -> None:
+    # GIVEN two frames that differ only by kind, so the folded format spells them alike
+    mine = Frame("f", "/app/a.py", 1, FrameKind.USER)
+    vendored = Frame("f", "/app/a.py", 1, FrameKind.THIRD_PARTY)
+    root = Frame("main", "/app/a.py", 9)
+    profile = Profile(
+        unit="samples", stacks={(root, mine): 1.0, (root, vendored): 2.0, (root,): 0.25}
+    )
+
+    text = FOLDED.render(profile, analyse(profile))
+
+    # THEN one line holds both stacks; a line that rounds to nothing is left out
+    assert text == b"main (/app/a.py:9);f (/app/a.py:1) 3\n"
+
+
+@pytest.mark.parametrize("block", [1 << 23, 7])
+def test_a_refused_weight_is_named_by_its_line_whatever_the_blocks(
+    block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bad.folded"
+    path.write_text("# made by hand\na;b 1\n\na;c 2\na;d -4\na;e 1\n", encoding="utf-8")
+    monkeypatch.setattr(folded_reader, "_blocks", partial(folded_reader._blocks, chunk=block))
+
+    with pytest.raises(InputError, match=r"line 5\b.*-4"):
+        readers.read_folded(path)

@@ -124,7 +124,8 @@ def _read(
     qualified: bool,
 ) -> Profile:
     path = source.path
-    parser = _Parser(FrameMaker(default_classifier(classifier), qualified=qualified), path)
+    make = FrameMaker(default_classifier(classifier), qualified=qualified)
+    parser = _Parser(make, path, lambda: _blocks(source))
     try:
         for block in _blocks(source):
             parser.block(block)
@@ -172,42 +173,69 @@ class _Parser:
     not plain `stack integer` (comments, blank lines, fractions, a weight-only line, a weight out
     of range) are read one by one as text, with the rules of the module's docstring."""
 
-    def __init__(self, make: Callable[[str, str, int], Frame], path: Path) -> None:
+    def __init__(
+        self,
+        make: Callable[[str, str, int], Frame],
+        path: Path,
+        again: Callable[[], Iterator[bytes]],
+    ) -> None:
         self.make = make
         self.path = path
         self.builder = TableBuilder()
         self.ignored = 0
-        self._lines = 0  # lines in the blocks before the current one
-        self._rest = b""
+        self._again = again  # the blocks from the start (to number a line that is refused)
+        self._read = 0  # bytes in the blocks before the current one
+        self._rest = b""  # the start of a line the last block cut
         self._texts: dict[bytes, int] = {}  # frame text → frame number
         self._leads: dict[bytes, int] = {}  # lead text (with its `;`) → lead number, or -1
         self._bodies: dict[bytes, int] = {}  # body text → body number, or -1
         self._no_lead = self.builder.lead_of(())
 
     def block(self, data: bytes) -> None:
-        """Read the complete lines of `data` (after what the last block left)."""
-        if self._rest:
-            data = self._rest + data
-        last = data.rfind(b"\n") + 1
-        self._rest = data[last:]
+        """Read the complete lines of `data` (the first one after what the last block left)."""
+        start = 0
+        base, self._read = self._read, self._read + len(data)
+        if self._rest:  # only the cut line is put together, not the block
+            first = data.find(b"\n")
+            if first < 0:
+                self._rest += data
+                return
+            line = self._rest + data[: first + 1]
+            self._lines_of(line, 0, len(line), base - len(self._rest))
+            start = first + 1
+        last = data.rfind(b"\n", start) + 1
         if last:
-            self._lines_of(data, last)
-            self._lines += data.count(b"\n", 0, last)
+            self._lines_of(data, start, last, base)
+            self._rest = data[last:]
+        else:
+            self._rest = data[start:]
 
     def end(self) -> None:
         """Read the last line, which ends without a line end."""
         rest, self._rest = self._rest, b""
         if rest:
-            self._lines_of(rest + b"\n", len(rest) + 1)
+            self._lines_of(rest + b"\n", 0, len(rest) + 1, self._read - len(rest))
 
-    def _lines_of(self, data: bytes, last: int) -> None:
+    def _number(self, offset: int) -> int:
+        """The number of the line at byte `offset` (counted again: only a refused line needs
+        one)."""
+        count = 0
+        for block in self._again():
+            if offset <= len(block):
+                return count + block.count(b"\n", 0, offset) + 1
+            count += block.count(b"\n")
+            offset -= len(block)
+        return count + 1
+
+    def _lines_of(self, data: bytes, pos: int, last: int, base: int) -> None:
+        """Read the lines of `data[pos:last]` (whole lines), `data[0]` being at byte `base`."""
         find, rfind, startswith = data.find, data.rfind, data.startswith
         leads, leads_get = self._leads, self._leads.get
         bodies_get = self._bodies.get
         entries, entries_get = self.builder.entries, self.builder.entries.get
         weights = self.builder.weights
         no_lead, comment = self._no_lead, _COMMENT
-        pos = 0
+        last_text, last_lead = b"", no_lead
         while pos < last:
             nl = find(b"\n", pos)
             if nl == pos:  # an empty line
@@ -215,34 +243,41 @@ class _Parser:
                 continue
             end = rfind(b" ", pos, nl)
             if end < 0 or data[pos] in comment:
-                self._line(data, pos, nl)
+                self._line(data, pos, nl, base)
                 pos = nl + 1
                 continue
             try:
                 weight = int(data[end + 1 : nl])  # int() ignores the `\r` of a CRLF line end
             except ValueError:
-                self._line(data, pos, nl)
+                self._line(data, pos, nl, base)
                 pos = nl + 1
                 continue
             if not 0 <= weight <= MAX_WEIGHT:
-                self._line(data, pos, nl)
+                self._line(data, pos, nl, base)
                 pos = nl + 1
                 continue
-            start = pos
-            while startswith(_CANDIDATES, start, end):
-                cut = find(b";", start, end)
-                if cut < 0:
-                    start = end
-                    break
-                start = cut + 1
-            if start == pos:
-                lead = no_lead
+            if startswith(last_text, pos) and not startswith(_CANDIDATES, pos + len(last_text)):
+                # the lead of the line before (py-spy writes a thread's stacks together)
+                start, lead = pos + len(last_text), last_lead
             else:
-                lead_text = data[pos:start]
-                known = leads_get(lead_text)
-                if known is None:
-                    known = leads[lead_text] = self._lead(lead_text)
-                lead = known
+                start = pos
+                while startswith(_CANDIDATES, start, end):
+                    cut = find(b";", start, end)
+                    if cut < 0:
+                        start = end
+                        break
+                    start = cut + 1
+                if start == pos:
+                    lead = no_lead
+                    last_text, last_lead = b"", lead
+                else:
+                    lead_text = data[pos:start]
+                    known = leads_get(lead_text)
+                    if known is None:
+                        known = leads[lead_text] = self._lead(lead_text)
+                    lead = known
+                    if start < end:
+                        last_text, last_lead = lead_text, lead
             body_text = data[start:end]
             body = bodies_get(body_text)
             if body is None:
@@ -261,7 +296,7 @@ class _Parser:
                 weights[found] += weight
             pos = nl + 1
 
-    def _line(self, data: bytes, pos: int, nl: int) -> None:
+    def _line(self, data: bytes, pos: int, nl: int, base: int) -> None:
         """One line that is not plain `stack integer`, read as text."""
         line = data[pos:nl].decode("utf-8")
         if not line or line[0] == "#" or line[:2] == "//":
@@ -277,7 +312,7 @@ class _Parser:
                 return
             stack_text, weight_text, weight = odd
         if not 0 <= weight <= MAX_WEIGHT:  # NaN fails every comparison
-            number = self._lines + data.count(b"\n", 0, pos) + 1
+            number = self._number(base + pos)
             raise bad_weight(self.path, f"line {number}", weight_text.rstrip(), _problem(weight))
         self._add(stack_text.encode("utf-8"), weight)
 

@@ -89,48 +89,65 @@ class FoldedRenderer:
                 ),
                 key=itemgetter(0),
             )
-        text_of = unique.__getitem__
-        # each lead's and each shared body's text, spelt once (keys: `~lead`, `body`); a body's
-        # is dropped after its last line, and one only stack has is never kept
-        spelt: dict[int, bytes] = {}
-        left = [0] * len(bodies)
+        left = [0] * len(bodies)  # the lines still to write with each body
         for body in table.body:
             left[body] += 1
+        if len(unique) != len(texts):  # frames spelt alike: their stacks are one line
+            ordered = _merged(ordered, left)
+        text_of = unique.__getitem__
 
-        def spelling(key: int, ranks: tuple[int, ...], keep: bool) -> bytes:
-            text = spelt.get(key)
-            if text is None:
-                text = ";".join(map(text_of, ranks)).encode("utf-8", "replace")
-                if keep:
-                    spelt[key] = text
-            return text
+        def spelt(ranks: tuple[int, ...]) -> bytes:
+            return ";".join(map(text_of, ranks)).encode("utf-8", "replace")
 
+        heads = [spelt(ranks) for ranks in leads]  # each lead's text, once
+        # each shared body's text, spelt once and dropped after its last line (a body only one
+        # stack has is never kept)
+        tails: list[bytes | None] = [None] * len(bodies)
         batch: list[bytes] = []
+        append = batch.append
         size = 0
-        for _, group in groupby(ordered, key=itemgetter(0)):
-            items = list(group)
-            _, body, lead, _ = items[0]
-            weight = round(sum(item[3] for item in items) * scale)
-            if weight >= 1:
-                head = spelling(~lead, leads[lead], True) if leads[lead] else b""
-                tail = spelling(body, bodies[body], left[body] > 1) if bodies[body] else b""
-                if head and tail:
-                    line = b"%s;%s %d\n" % (head, tail, weight)
-                elif head or tail:
-                    line = b"%s %d\n" % (head or tail, weight)
-                else:
-                    line = b"%d\n" % weight
-                batch.append(line)
-                size += len(line)
-                if size >= _BATCH:
-                    out.write(b"".join(batch))
-                    batch, size = [], 0
-            for item in items:
-                left[item[1]] -= 1
-                if not left[item[1]]:
-                    spelt.pop(item[1], None)
+        for _, body, lead, weight in ordered:
+            uses = left[body] = left[body] - 1
+            tail = tails[body]
+            if tail is None:
+                tail = spelt(bodies[body]) if bodies[body] else b""
+                if uses:
+                    tails[body] = tail
+            elif not uses:
+                tails[body] = None
+            rounded = round(weight * scale)
+            if rounded < 1:
+                continue
+            head = heads[lead]
+            if head and tail:
+                append(head)
+                append(b";")
+            append(tail or head)
+            append(b" %d\n" % rounded if head or tail else b"%d\n" % rounded)
+            size += len(tail) + 64
+            if size >= _BATCH:
+                out.write(b"".join(batch))
+                batch.clear()
+                size = 0
         if batch:
             out.write(b"".join(batch))
+
+
+def _merged(
+    ordered: list[tuple[Any, int, int, float]], left: list[int]
+) -> list[tuple[Any, int, int, float]]:
+    """Stacks with equal keys (their frames spelt alike) as one, their weights added up in the
+    profile's order; the bodies of the stacks merged into another are written no more."""
+    out = []
+    for key, group in groupby(ordered, key=itemgetter(0)):
+        items = list(group)
+        if len(items) == 1:
+            out.append(items[0])
+            continue
+        for item in items[1:]:
+            left[item[1]] -= 1
+        out.append((key, items[0][1], items[0][2], sum(item[3] for item in items)))
+    return out
 
 
 def _places(bodies: list[tuple[int, ...]]) -> list[int]:

@@ -51,8 +51,8 @@ class SpeedscopeRenderer:
         assert isinstance(table, FlatStacks)
         frames, weights = table.frames, table.weight
         groups: dict[int, list[int]] = {}  # lead → its entries, heaviest first
-        # a stable sort: the profile's own order among equals
-        for entry in sorted(range(len(weights)), key=lambda i: -weights[i]):
+        # heaviest first; a reversed sort is stable too: the profile's own order among equals
+        for entry in sorted(range(len(weights)), key=weights.__getitem__, reverse=True):
             groups.setdefault(table.lead[entry], []).append(entry)
         ranked = [
             (lead, entries, sum([weights[i] for i in entries])) for lead, entries in groups.items()
