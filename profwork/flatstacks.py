@@ -34,7 +34,7 @@ from collections.abc import (
     ValuesView,
 )
 from itertools import chain
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import Any, TypeVar
 
 from profwork.model import Frame, FrameKind, NumberedStacks, Stack
@@ -92,13 +92,24 @@ class FlatStacks(Mapping[Stack, float]):
         if isinstance(stacks, FlatStacks):
             return stacks
         builder = TableBuilder()
-        number = builder.number
+        number, pseudo = builder.number, builder.is_pseudo
+        # Frames are looked up by `id` (in C, where a lookup by frame runs the kind's Python
+        # `__hash__`); the ids are stable while the stacks hold their frames, and equal frames
+        # held by different objects share a number.
+        by_id: dict[int, int] = {}
+        get = by_id.__getitem__
         for stack, weight in stacks.items():
+            try:
+                ids = tuple(map(get, map(id, stack)))
+            except KeyError:
+                for frame in stack:
+                    if id(frame) not in by_id:
+                        by_id[id(frame)] = number(frame)
+                ids = tuple(map(get, map(id, stack)))
             lead = 0
-            while lead < len(stack) and stack[lead].kind in _PSEUDO:
+            while lead < len(ids) and pseudo(ids[lead]):
                 lead += 1
-            ids = tuple(map(number, stack))
-            builder.add(ids[:lead], ids[lead:], weight)
+            builder.add_entry(builder.lead_of(ids[:lead]), builder.body_of(ids[lead:]), weight)
         return builder.table()
 
     # ---- the mapping ------------------------------------------------------------------------
@@ -107,7 +118,10 @@ class FlatStacks(Mapping[Stack, float]):
         return len(self.weight)
 
     def __iter__(self) -> Iterator[Stack]:
-        return map(self.stack, range(len(self.weight)))
+        # in C: each lead's and body's frames made once, then joined per entry
+        leads = list(map(self.lead_frames, range(len(self.leads))))
+        bodies = list(map(self.body_frames, range(len(self.bodies))))
+        return map(add, map(leads.__getitem__, self.lead), map(bodies.__getitem__, self.body))
 
     def __getitem__(self, stack: Stack) -> float:
         if self._index is None:
@@ -265,10 +279,11 @@ class _Numbered(Sequence[tuple[Ids, int, float]]):
 
     def __iter__(self) -> Iterator[tuple[Ids, int, float]]:
         table = self._table
-        leads, bodies = table.leads, table.bodies
-        for lead, body, weight in zip(table.lead, table.body, table.weight, strict=True):
-            ids = leads[lead]
-            yield (ids + bodies[body] if ids else bodies[body], len(ids), weight)
+        numbers = map(
+            add, map(table.leads.__getitem__, table.lead), map(table.bodies.__getitem__, table.body)
+        )
+        lengths = map(list(map(len, table.leads)).__getitem__, table.lead)
+        return zip(numbers, lengths, table.weight, strict=True)
 
 
 class _Items(ItemsView[Stack, float]):
@@ -276,7 +291,7 @@ class _Items(ItemsView[Stack, float]):
 
     def __iter__(self) -> Iterator[tuple[Stack, float]]:
         table = self._mapping
-        return zip(map(table.stack, range(len(table.weight))), table.weight, strict=True)
+        return zip(iter(table), table.weight, strict=True)
 
 
 class _Values(ValuesView[float]):

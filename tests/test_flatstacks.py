@@ -66,6 +66,12 @@ def every_view(profile: Profile) -> dict[str, Any]:
         "edges": profile.edges(),
         "heaviest": profile.heaviest_paths(8),
         "top": [_ranked(profile, by) for by in ("cumulative", "self", "own")],
+        # what the flame graph's views read: the frames in the same order, the same numbers
+        "numbered": (
+            profile.numbered_stacks().frames,
+            profile.numbered_stacks().real,
+            list(profile.numbered_stacks().stacks),
+        ),
     }
 
 

@@ -71,12 +71,13 @@ class FoldedRenderer:
         entries = zip(table.lead, table.body, table.weight, strict=True)
         ordered: list[tuple[Any, int, int, float]]
         if len({len(ids) for ids in leads}) <= 1:
-            # every lead as long: ordered by lead, then by the body's place among the bodies
-            # (equal spellings share a place), without a tuple of ranks per stack
-            places = _places(bodies)
+            # every lead as long: ordered by the lead's place among the leads, then the body's
+            # (equal spellings share a place), one integer per stack
+            lead_places, body_places = _places(leads), _places(bodies)
+            width = len(bodies)
             ordered = sorted(
                 (
-                    ((leads[lead], places[body]), body, lead, weight)
+                    (lead_places[lead] * width + body_places[body], body, lead, weight)
                     for lead, body, weight in entries
                 ),
                 key=itemgetter(0),  # stable: equal stacks add up in the profile's order
