@@ -21,7 +21,6 @@ an exact integer however the stacks are grouped into bodies.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import (
     Callable,
@@ -33,8 +32,8 @@ from collections.abc import (
     Sequence,
     ValuesView,
 )
-from itertools import chain
-from operator import add, itemgetter
+from itertools import chain, compress, groupby, repeat
+from operator import add, itemgetter, or_
 from typing import Any, TypeVar
 
 from profwork.model import Frame, FrameKind, NumberedStacks, Stack
@@ -186,17 +185,17 @@ class FlatStacks(Mapping[Stack, float]):
         exact integer) is the number of the group's stacks that give the key. Within a group,
         each distinct body is asked once, in the order bodies first come, in C; a body that
         several stacks share (one per process) adds its other stacks' counts afterwards."""
-        groups: dict[float, list[int]] = {}
-        leads, bodies = self.leads, self.bodies
-        for lead, body, weight in zip(self.lead, self.body, self.weight, strict=True):
-            if bodies[body] or leads[lead] or empty:
-                found = groups.get(weight)
-                if found is None:
-                    groups[weight] = [body]
-                else:
-                    found.append(body)
+        bodies, weights = self.bodies, self.weight
+        entries = list(range(len(weights)) if empty else self._framed())
+        # grouped by weight in C: each weight's place in the order weights first come, then the
+        # entries sorted by it (stably: the profile's order within a weight)
+        place = {w: n for n, w in enumerate(dict.fromkeys(map(weights.__getitem__, entries)))}
+        order = list(place)
+        placed = list(map(place.get, weights, repeat(-1)))  # -1: a stack left out
         out: dict[K, float] = {}
-        for weight, members in groups.items():
+        for number, group in groupby(sorted(entries, key=placed.__getitem__), placed.__getitem__):
+            weight = order[number]
+            members = list(map(self.body.__getitem__, group))
             counted = _group_counts(per_body, bodies, members)
             for key, count in counted.items():
                 out[key] = out.get(key, 0.0) + weight * count
@@ -223,37 +222,36 @@ class FlatStacks(Mapping[Stack, float]):
                     found = number
                     break
             deepest.append(found)
-        out: dict[int, float] = {}
-        for body, weight in zip(self.body, self.weight, strict=True):
-            number = deepest[body]
-            if number >= 0:
-                out[number] = out.get(number, 0.0) + weight
+        out = _sums(list(map(deepest.__getitem__, self.body)), self.weight)
         return {self.frames[number]: weight for number, weight in out.items()}
 
     def heaviest(self, n: int) -> list[tuple[Stack, float]]:
         """The n heaviest non-empty stacks, heaviest first (ties in entry order)."""
-        leads, bodies, weight = self.leads, self.bodies, self.weight
-        entries = (
-            i
-            for i, (a, b) in enumerate(zip(self.lead, self.body, strict=True))
-            if leads[a] or bodies[b]
-        )
-        ranked = heapq.nlargest(n, entries, key=weight.__getitem__)
+        weight = self.weight
+        # what heapq.nlargest gives (ties in order), sorted in C
+        ranked = sorted(self._framed(), key=weight.__getitem__, reverse=True)[:n]
         return [(self.stack(i), weight[i]) for i in ranked]
 
     def root_weights(self) -> dict[Frame, float]:
         """The total weight under each first frame of a stack."""
         firsts = [ids[0] if ids else -1 for ids in self.leads]
         body_firsts = [ids[0] if ids else -1 for ids in self.bodies]
-        out: dict[int, float] = {}
-        for lead, body, weight in zip(self.lead, self.body, self.weight, strict=True):
-            first = firsts[lead]
-            if first < 0:
-                first = body_firsts[body]
-                if first < 0:
-                    continue
-            out[first] = out.get(first, 0.0) + weight
+        # the lead's first frame, or the body's when the lead has none (-1: no frame at all)
+        first = [
+            a if a >= 0 else body_firsts[b]
+            for a, b in zip(map(firsts.__getitem__, self.lead), self.body, strict=True)
+        ]
+        out = _sums(first, self.weight)
         return {self.frames[number]: weight for number, weight in out.items()}
+
+    def _framed(self) -> Iterator[int]:
+        """The entries whose stack has frames (a lead's or a body's), in order."""
+        framed_lead = [bool(ids) for ids in self.leads]
+        framed_body = [bool(ids) for ids in self.bodies]
+        framed = map(
+            or_, map(framed_lead.__getitem__, self.lead), map(framed_body.__getitem__, self.body)
+        )
+        return compress(range(len(self.weight)), framed)
 
     def numbered(self) -> NumberedStacks:
         """The stacks as `Profile.numbered_stacks` gives them (computed as they are read)."""
@@ -399,6 +397,20 @@ class TableBuilder:
             used_leads = [tuple(map(get, ids)) for ids in used_leads]
             used_bodies = [tuple(map(get, ids)) for ids in used_bodies]
         return FlatStacks(frames, used_leads, used_bodies, entry_lead, entry_body, self.weights)
+
+
+def _sums(keys: list[int], weights: list[float]) -> dict[int, float]:
+    """The weights added up per key (-1: none), each sum in the entries' order and the keys in
+    the order they first come, as a loop adding each weight to its key's total gives them (in
+    C: a stable sort by key, then a sum per key)."""
+    order = dict.fromkeys(keys)
+    by_key = sorted(range(len(keys)), key=keys.__getitem__)
+    sums = {
+        key: sum(map(weights.__getitem__, group))
+        for key, group in groupby(by_key, keys.__getitem__)
+        if key >= 0
+    }
+    return {key: sums[key] for key in order if key >= 0}
 
 
 def _inverse(order: list[int], size: int) -> list[int]:

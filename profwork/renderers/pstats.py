@@ -20,7 +20,7 @@ from __future__ import annotations
 import marshal
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from itertools import repeat
+from itertools import groupby, repeat
 from operator import lshift, or_
 from typing import TYPE_CHECKING, Any
 
@@ -108,13 +108,18 @@ def _from_stacks(profile: Profile) -> dict[Key, Any]:
     shift = max(len(frames), 1).bit_length()
     # An edge (caller, callee) is the number `caller << shift | callee`, counted once per stack
     # (recursion), stacks grouped by weight as they always were, so the sums are the same.
-    edge_self: dict[int, float] = {}
-    bodies = table.bodies
-    for body, weight in zip(table.body, table.weight, strict=True):
-        ids = bodies[body]
-        if len(ids) >= 2:
-            pair = ids[-2] << shift | ids[-1]
-            edge_self[pair] = edge_self.get(pair, 0.0) + weight
+    # each body's last edge (-1: none), then the weights of the stacks ending in each edge
+    # added up in the profile's order (a stable sort, in C, rather than a loop over stacks)
+    last = [ids[-2] << shift | ids[-1] if len(ids) >= 2 else -1 for ids in table.bodies]
+    ends = list(map(last.__getitem__, table.body))
+    weigh = table.weight.__getitem__
+    edge_self: dict[int, float] = {
+        pair: sum(map(weigh, entries))
+        for pair, entries in groupby(
+            sorted(range(len(ends)), key=ends.__getitem__), ends.__getitem__
+        )
+        if pair >= 0
+    }
 
     def edges_of(ids: tuple[int, ...]) -> set[int]:
         return set(map(or_, map(lshift, ids, repeat(shift)), ids[1:]))

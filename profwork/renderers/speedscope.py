@@ -14,6 +14,7 @@ tens of megabytes). Units: seconds → "seconds", bytes → "bytes", a count of 
 from __future__ import annotations
 
 import json
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from profwork.flatstacks import FlatStacks
@@ -50,13 +51,22 @@ class SpeedscopeRenderer:
         table = profile.stack_table()
         assert isinstance(table, FlatStacks)
         frames, weights = table.frames, table.weight
-        groups: dict[int, list[int]] = {}  # lead → its entries, heaviest first
-        # heaviest first; a reversed sort is stable too: the profile's own order among equals
-        for entry in sorted(range(len(weights)), key=weights.__getitem__, reverse=True):
-            groups.setdefault(table.lead[entry], []).append(entry)
-        ranked = [
-            (lead, entries, sum([weights[i] for i in entries])) for lead, entries in groups.items()
-        ]
+        # The entries heaviest first (a reversed sort is stable too: the profile's own order
+        # among equals), then grouped by lead, the leads in the order they first come there
+        # (both sorts stable, in C); the groups heaviest first.
+        heaviest = sorted(range(len(weights)), key=weights.__getitem__, reverse=True)
+        place = {
+            lead: n for n, lead in enumerate(dict.fromkeys(map(table.lead.__getitem__, heaviest)))
+        }
+        lead_place = list(map(place.__getitem__, table.lead))
+        by_lead = sorted(heaviest, key=lead_place.__getitem__)
+        leads_in_order = list(place)
+        ranked = []
+        for lead_number, group in groupby(by_lead, key=lead_place.__getitem__):
+            entries = list(group)
+            ranked.append(
+                (leads_in_order[lead_number], entries, sum(map(weights.__getitem__, entries)))
+            )
         ranked.sort(key=lambda item: -item[2])
 
         unit = _UNITS[profile.unit]
@@ -101,21 +111,15 @@ def _document(
     def dumps(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":")).encode()
 
-    spelt: dict[int, bytes] = {}
-
-    def body(number: int) -> bytes:
-        text = spelt.get(number)
-        if text is None:
-            text = spelt[number] = dumps(table.bodies[number])
-        return text
-
+    # each body's array, once (integers: what json.dumps writes)
+    spelt = [b"[%s]" % ",".join(map(str, ids)).encode() for ids in table.bodies]
     parts = [dumps(document)[: -len(b"]}")]]  # `"profiles":[` left open
     bodies, weights = table.body, table.weight
     for index, head in enumerate(heads):
         entries = ranked[index][1] if ranked else []
         parts += [b"," if index else b"", dumps(head)[:-1], b',"samples":[']
-        parts.append(b",".join([body(bodies[i]) for i in entries]))
-        parts += [b'],"weights":', dumps([weights[i] for i in entries]), b"}"]
+        parts.append(b",".join(map(spelt.__getitem__, map(bodies.__getitem__, entries))))
+        parts += [b'],"weights":', dumps(list(map(weights.__getitem__, entries))), b"}"]
     parts.append(b"]}")
     return b"".join(parts)
 
