@@ -53,6 +53,7 @@ class FlatStacks(Mapping[Stack, float]):
 
     __slots__ = (
         "_body_frames",
+        "_groups",
         "_index",
         "_lead_frames",
         "bodies",
@@ -79,6 +80,7 @@ class FlatStacks(Mapping[Stack, float]):
         self.lead, self.body, self.weight = lead, body, weight
         self._lead_frames: list[Stack | None] = [None] * len(leads)
         self._body_frames: list[Stack | None] = [None] * len(bodies)
+        self._groups: dict[bool, list[tuple[float, Counter[int]]]] = {}
         # frame → number, lead → number, body → number, (lead, body) → entry; made when asked
         self._index: (
             tuple[dict[Frame, int], dict[Ids, int], dict[Ids, int], dict[tuple[int, int], int]]
@@ -185,21 +187,36 @@ class FlatStacks(Mapping[Stack, float]):
         exact integer) is the number of the group's stacks that give the key. Within a group,
         each distinct body is asked once, in the order bodies first come, in C; a body that
         several stacks share (one per process) adds its other stacks' counts afterwards."""
-        bodies, weights = self.bodies, self.weight
-        entries = list(range(len(weights)) if empty else self._framed())
-        # grouped by weight in C: each weight's place in the order weights first come, then the
-        # entries sorted by it (stably: the profile's order within a weight)
-        place = {w: n for n, w in enumerate(dict.fromkeys(map(weights.__getitem__, entries)))}
-        order = list(place)
-        placed = list(map(place.get, weights, repeat(-1)))  # -1: a stack left out
+        bodies = self.bodies
         out: dict[K, float] = {}
-        for number, group in groupby(sorted(entries, key=placed.__getitem__), placed.__getitem__):
-            weight = order[number]
-            members = list(map(self.body.__getitem__, group))
-            counted = _group_counts(per_body, bodies, members)
+        for weight, times in self._weight_groups(empty):
+            counted = _group_counts(per_body, bodies, times)
             for key, count in counted.items():
                 out[key] = out.get(key, 0.0) + weight * count
         return out
+
+    def _weight_groups(self, empty: bool) -> list[tuple[float, Counter[int]]]:
+        """The stacks grouped by weight, in the order weights first come: each weight with how
+        many of its stacks each body has (bodies in the order they first come); computed once
+        (every view counts over the same groups)."""
+        found = self._groups.get(empty)
+        if found is not None:
+            return found
+        weights = self.weight
+        entries = list(range(len(weights)) if empty else self._framed())
+        # in C: each weight's place in the order weights first come, then the entries sorted by
+        # it (stably: the profile's order within a weight)
+        place = {w: n for n, w in enumerate(dict.fromkeys(map(weights.__getitem__, entries)))}
+        order = list(place)
+        placed = list(map(place.get, weights, repeat(-1)))  # -1: a stack left out
+        groups = [
+            (order[number], Counter(map(self.body.__getitem__, group)))
+            for number, group in groupby(
+                sorted(entries, key=placed.__getitem__), placed.__getitem__
+            )
+        ]
+        self._groups[empty] = groups
+        return groups
 
     def stack_counts(self, per_body: Callable[[Ids], Iterable[K]]) -> Counter[K]:
         """For each key `per_body` gives, how many stacks' bodies give it."""
@@ -422,10 +439,10 @@ def _inverse(order: list[int], size: int) -> list[int]:
 
 
 def _group_counts(
-    per_body: Callable[[Ids], Iterable[K]], bodies: list[Ids], members: list[int]
+    per_body: Callable[[Ids], Iterable[K]], bodies: list[Ids], times: Counter[int]
 ) -> Counter[K]:
-    """How many of the stacks with bodies `members` give each key (see `weighted_counts`)."""
-    times = Counter(members)  # each distinct body, in the order bodies first come
+    """How many stacks of one weight give each key, given how many of them each body has (see
+    `weighted_counts`)."""
     shared: dict[int, list[Iterable[K]]] = {}  # extra stacks → the keys of bodies with them
 
     def keys(body: int) -> Iterable[K]:
