@@ -11,8 +11,9 @@ and a renderer spells each body once (`profile.folded`'s text, speedscope's samp
 
 `FlatStacks` is a `Mapping[Stack, float]`, so it stands wherever collapsed stacks do
 (`Profile.stacks`): its entries are the stacks in order, each materialised as a tuple only when
-asked for. `Profile.stack_table()` gives every profile's stacks in this form (the renderers write
-from it); the folded reader builds one directly (`profwork.readers.folded`).
+asked for. `stack_table(profile)` gives every profile's stacks in this form (the renderers write
+from it), from its numbered stacks when they are not a table already; the folded reader builds
+one directly (`profwork.readers.folded`).
 
 Every view gives exactly the numbers the same stacks as a dict give: stacks are grouped by weight
 as `Profile` groups them, and a view counts, per weight, how many stacks hold each key, which is
@@ -36,11 +37,23 @@ from itertools import chain, compress, groupby, repeat
 from operator import add, itemgetter, or_
 from typing import Any, TypeVar
 
-from profwork.model import Frame, FrameKind, NumberedStacks, Stack
+from profwork.model import Frame, FrameKind, NumberedStacks, Profile, Stack
 
 Ids = tuple[int, ...]
 K = TypeVar("K", bound=Hashable)
 _PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
+
+
+def stack_table(profile: Profile) -> FlatStacks:
+    """The profile's stacks as a table, computed once per profile: its own stacks when they are
+    one, else made from its numbered stacks (which the flame graph's views share)."""
+    return profile.view(_table_of)
+
+
+def _table_of(profile: Profile) -> FlatStacks:
+    if isinstance(profile.stacks, FlatStacks):
+        return profile.stacks
+    return FlatStacks.of_numbered(profile.numbered_stacks())
 
 
 class FlatStacks(Mapping[Stack, float]):
@@ -112,6 +125,24 @@ class FlatStacks(Mapping[Stack, float]):
                 lead += 1
             builder.add_entry(builder.lead_of(ids[:lead]), builder.body_of(ids[lead:]), weight)
         return builder.table()
+
+    @classmethod
+    def of_numbered(cls, numbered: NumberedStacks) -> FlatStacks:
+        """The table of numbered stacks (`Profile.numbered_stacks`), whose frames are in the
+        table's order already: first occurrence, real ones first."""
+        leads: dict[Ids, int] = {}
+        bodies: dict[Ids, int] = {}
+        entry_lead: list[int] = []
+        entry_body: list[int] = []
+        weights: list[float] = []
+        for numbers, lead, weight in numbered.stacks:
+            head, rest = numbers[:lead], numbers[lead:]
+            entry_lead.append(leads.setdefault(head, len(leads)))
+            entry_body.append(bodies.setdefault(rest, len(bodies)))
+            weights.append(weight)
+        return cls(
+            list(numbered.frames), list(leads), list(bodies), entry_lead, entry_body, weights
+        )
 
     # ---- the mapping ------------------------------------------------------------------------
 

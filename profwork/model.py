@@ -480,23 +480,34 @@ class Profile:
         """The stacks with their frames numbered (see `NumberedStacks`), computed once."""
         return self._numbered_stacks
 
-    def stack_table(self) -> StackBodies:
-        """The stacks as a stack table (`profwork.flatstacks.FlatStacks`: frames numbered once,
-        leads and bodies interned), which the stack-based renderers write from; computed once
-        (the profile's own stacks when they are one)."""
-        return self._stack_table
-
-    @cached_property
-    def _stack_table(self) -> StackBodies:
-        if isinstance(self.stacks, StackBodies):
-            return self.stacks
-        from profwork.flatstacks import FlatStacks  # the model's stacks may be any mapping
-
-        return FlatStacks.of(self.stacks)
-
     @cached_property
     def _numbered_stacks(self) -> NumberedStacks:
-        return self.stack_table().numbered()
+        if isinstance(self.stacks, StackBodies):  # a stack table numbers its frames already
+            return self.stacks.numbered()
+        # A long recording has millions of frame occurrences. They are numbered once, looked up
+        # by `id` (in C, where a lookup by frame runs `Frame.__hash__` each time); the ids are
+        # stable while the profile holds its frames. Equal frames share a number even as
+        # different objects.
+        occurrences = list(chain.from_iterable(self.stacks))
+        objects = dict(zip(map(id, occurrences), occurrences, strict=True))
+        del occurrences
+        distinct: dict[Frame, list[int]] = {}
+        for key, frame in objects.items():
+            distinct.setdefault(frame, []).append(key)
+        ordered = sorted(distinct, key=lambda frame: frame.kind in _PSEUDO)  # stable: real first
+        by_id: dict[int, int] = {}
+        for number, frame in enumerate(ordered):
+            for key in distinct[frame]:
+                by_id[key] = number
+        number_of = by_id.__getitem__
+        stacks = []
+        for stack, weight in self.stacks.items():
+            lead = 0
+            while lead < len(stack) and stack[lead].kind in _PSEUDO:
+                lead += 1
+            stacks.append((tuple(map(number_of, map(id, stack))), lead, weight))
+        real = sum(1 for frame in ordered if frame.kind not in _PSEUDO)
+        return NumberedStacks(ordered, real, stacks)
 
     def view(self, compute: Callable[..., T], *args: Hashable) -> T:
         """`compute(self, *args)`, computed once per profile and arguments: a derived view that

@@ -26,7 +26,7 @@ import pytest
 from profwork import readers
 from profwork.analyses import analyse
 from profwork.errors import InputError
-from profwork.flatstacks import FlatStacks
+from profwork.flatstacks import FlatStacks, stack_table
 from profwork.frames import FrameMaker, default_classifier
 from profwork.model import Frame, FrameKind, FunctionRow, Profile, RankBy, Stack
 from profwork.readers import folded as folded_reader
@@ -215,7 +215,7 @@ def test_a_recording_under_many_process_roots_holds_each_body_once(tmp_path: Pat
     assert len(many.stacks.leads) == 5 * len(one.stacks.leads)
     # and the views count each body's figures 5 times over
     assert many.cumulative() == {f: 5 * w for f, w in one.cumulative().items()}
-    assert many.stack_table() is many.stacks
+    assert stack_table(many) is many.stacks
 
 
 def test_stacks_spelt_alike_are_one_folded_line_with_their_weights_added() -> None:

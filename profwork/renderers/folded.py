@@ -22,7 +22,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from profwork.flatstacks import FlatStacks
+from profwork.flatstacks import stack_table
 from profwork.model import Frame, Profile
 
 if TYPE_CHECKING:
@@ -60,8 +60,7 @@ class FoldedRenderer:
         held in memory. Lines are ordered by their frames' texts, compared frame by frame,
         through integer ranks rather than the texts."""
         scale = _SCALE[profile.unit]
-        table = profile.stack_table()
-        assert isinstance(table, FlatStacks)
+        table = stack_table(profile)
         texts = [frame_text(frame) for frame in table.frames]
         unique = sorted(set(texts))
         position = {text: rank for rank, text in enumerate(unique)}

@@ -24,7 +24,7 @@ from itertools import groupby, repeat
 from operator import lshift, or_
 from typing import TYPE_CHECKING, Any
 
-from profwork.flatstacks import FlatStacks
+from profwork.flatstacks import stack_table
 from profwork.model import Frame, FrameKind, Profile
 
 if TYPE_CHECKING:
@@ -102,8 +102,7 @@ def _from_stacks(profile: Profile) -> dict[Key, Any]:
     cums = profile.cumulative()
     selfs = profile.self_times()
     count, per_stack = _counter(profile)
-    table = profile.stack_table()
-    assert isinstance(table, FlatStacks)
+    table = stack_table(profile)
     frames = table.frames
     shift = max(len(frames), 1).bit_length()
     # An edge (caller, callee) is the number `caller << shift | callee`, counted once per stack

@@ -17,7 +17,7 @@ import json
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from profwork.flatstacks import FlatStacks
+from profwork.flatstacks import FlatStacks, stack_table
 from profwork.model import Frame, Profile
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ class SpeedscopeRenderer:
     def render(self, profile: Profile, summary: Summary) -> bytes:
         title = _title(profile)
         # Pseudo-frames only start stacks and name profiles: the shared frames are the others.
-        table = profile.stack_table()
-        assert isinstance(table, FlatStacks)
+        table = stack_table(profile)
         frames, weights = table.frames, table.weight
         # The entries heaviest first (a reversed sort is stable too: the profile's own order
         # among equals), then grouped by lead, the leads in the order they first come there
