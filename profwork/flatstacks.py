@@ -234,7 +234,12 @@ class FlatStacks(Mapping[Stack, float]):
         if found is not None:
             return found
         weights = self.weight
-        entries = list(range(len(weights)) if empty else self._framed())
+        entries = list(self._framed())
+        if empty and len(entries) < len(weights):
+            entries = list(range(len(weights)))
+        elif empty:  # every stack has frames: the same groups
+            self._groups[True] = self._weight_groups(False)
+            return self._groups[True]
         # in C: each weight's place in the order weights first come, then the entries sorted by
         # it (stably: the profile's order within a weight)
         place = {w: n for n, w in enumerate(dict.fromkeys(map(weights.__getitem__, entries)))}
