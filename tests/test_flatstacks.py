@@ -243,3 +243,21 @@ def test_a_refused_weight_is_named_by_its_line_whatever_the_blocks(
 
     with pytest.raises(InputError, match=r"line 5\b.*-4"):
         readers.read_folded(path)
+
+
+def test_past_its_budget_for_kept_texts_the_reader_still_finds_each_body_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a reader that may keep only 1 KB of body texts (a recording whose bodies do not
+    # repeat would otherwise be held whole)
+    path = replicated(tmp_path, "pyspy-threads.txt", 4)
+    expected = readers.read(path)
+    monkeypatch.setattr(folded_reader, "_KEPT_TEXT", 1024)
+
+    profile = readers.read(path)
+
+    # THEN the bodies it could not keep are split again and found by their frames: the same table
+    assert isinstance(profile.stacks, FlatStacks) and isinstance(expected.stacks, FlatStacks)
+    assert list(profile.stacks.items()) == list(expected.stacks.items())
+    assert profile.stacks.bodies == expected.stacks.bodies
+    assert len(profile.stacks.bodies) < len(profile.stacks)

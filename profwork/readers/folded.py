@@ -150,17 +150,16 @@ def _read(
         metadata["notes"] = [
             f"{parser.ignored} line(s) of {path.name} did not end in a weight: ignored."
         ]
-    return Profile(
-        unit=unit,
-        stacks=stack_rules.finish(builder.table(), threads=threads),
-        metadata=metadata,
-    )
+    table = builder.table()
+    del parser, builder  # the texts and the builder's indexes, before the rules make another table
+    return Profile(unit=unit, stacks=stack_rules.finish(table, threads=threads), metadata=metadata)
 
 
 # What a pseudo-frame's text starts with (`frames.frame_by_name`: a thread's or a process's).
 _CANDIDATES = (b"process ", b"thread (")
 _COMMENT = frozenset(b"#/")
 _SEMICOLON = ord(";")
+_KEPT_TEXT = 64 << 20  # the body texts kept to be recognised again, in bytes
 
 
 class _Parser:
@@ -189,6 +188,7 @@ class _Parser:
         self._texts: dict[bytes, int] = {}  # frame text → frame number
         self._leads: dict[bytes, int] = {}  # lead text (with its `;`) → lead number, or -1
         self._bodies: dict[bytes, int] = {}  # body text → body number, or -1
+        self._kept = 0  # the bytes of body text in `_bodies`
         self._no_lead = self.builder.lead_of(())
 
     def block(self, data: bytes) -> None:
@@ -350,7 +350,12 @@ class _Parser:
         """The body number of a body's text (-1, kept, when it starts with a pseudo-frame)."""
         ids = self._numbers(text) if text else ()
         body = -1 if ids and self.builder.is_pseudo(ids[0]) else self.builder.body_of(ids)
-        self._bodies[text] = body
+        # The text is kept (to skip splitting it again) within a budget: a recording whose
+        # bodies do not repeat would otherwise be held whole; past it, a body is split each
+        # time and found by its frame numbers.
+        if self._kept + len(text) <= _KEPT_TEXT:
+            self._kept += len(text)
+            self._bodies[text] = body
         return body
 
 
