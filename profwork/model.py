@@ -19,8 +19,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from itertools import chain, repeat
-from operator import lshift, or_
+from itertools import chain
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 Unit = Literal["seconds", "bytes", "samples"]
@@ -187,20 +186,17 @@ class StackTable(Protocol):
 
 @runtime_checkable
 class StackBodies(Protocol):
-    """Collapsed stacks held as leads (their pseudo-frames) and bodies (the rest) of numbered
-    frames, each distinct body once (`profwork.flatstacks.FlatStacks`, which the folded reader
-    gives): the per-function views are counted once per distinct body."""
+    """Collapsed stacks as interned leads (pseudo-frames) and bodies, each distinct body held
+    once (`profwork.flatstacks.FlatStacks`): the views are counted once per distinct body, with
+    the sums the code on tuples gives."""
 
-    frames: list[Frame]
+    def self_weights(self) -> dict[Frame, float]: ...
 
-    def weighted_counts(self, per_body: Callable[[tuple[int, ...]], Iterable[T]]) -> dict[T, float]:
-        """For each key `per_body` gives, the weight of the stacks whose body gives it (counted
-        as `Profile` counts on stacks of tuples, so the sums are the same)."""
-        ...
+    def cumulative_weights(self) -> dict[Frame, float]: ...
 
-    def numbered(self) -> NumberedStacks:
-        """The stacks numbered as `Profile.numbered_stacks` gives them."""
-        ...
+    def edge_weights(self) -> dict[tuple[Frame, Frame], float]: ...
+
+    def numbered(self) -> NumberedStacks: ...
 
 
 @dataclass(frozen=True)
@@ -268,9 +264,7 @@ class Profile:
         if self.stats is not None:
             return {f: s.self for f, s in self.stats.items()}
         if isinstance(self.stacks, StackBodies):  # once per distinct body
-            frames = self.stacks.frames
-            numbers = self.stacks.weighted_counts(lambda ids: ids[-1:])
-            return {frames[n]: w for n, w in numbers.items() if not frames[n].is_pseudo}
+            return self.stacks.self_weights()
         leaves = self._weighted_counts(lambda stack: stack[-1:])
         return {f: w for f, w in leaves.items() if not f.is_pseudo}
 
@@ -284,9 +278,7 @@ class Profile:
             return {f: s.cumulative for f, s in self.stats.items()}
         # a set per stack: a recursive function counts once per stack
         if isinstance(self.stacks, StackBodies):
-            frames = self.stacks.frames
-            counted = self.stacks.weighted_counts(set)
-            return {frames[n]: w for n, w in counted.items() if not frames[n].is_pseudo}
+            return self.stacks.cumulative_weights()
         cumulative = self._weighted_counts(set)
         return {f: w for f, w in cumulative.items() if not f.is_pseudo}
 
@@ -327,18 +319,7 @@ class Profile:
                     out[(caller, callee)] += edge.cumulative
             return dict(out)
         if isinstance(self.stacks, StackBodies):
-            frames = self.stacks.frames
-            shift = max(len(frames), 1).bit_length()
-            mask = (1 << shift) - 1
-            # a pair of frame numbers as one integer, `caller << shift | callee`
-            counted = self.stacks.weighted_counts(
-                lambda ids: set(map(or_, map(lshift, ids, repeat(shift)), ids[1:]))
-            )
-            return {
-                (frames[pair >> shift], frames[pair & mask]): w
-                for pair, w in counted.items()
-                if not frames[pair >> shift].is_pseudo
-            }
+            return self.stacks.edge_weights()
         pairs = self._weighted_counts(lambda stack: set(zip(stack, stack[1:], strict=False)))
         return {pair: w for pair, w in pairs.items() if not pair[0].is_pseudo}
 

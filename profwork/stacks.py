@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from profwork.flatstacks import FlatStacks, TableBuilder
+from profwork.flatstacks import FlatStacks
 from profwork.model import Frame, FrameKind, Stack
 from profwork.runner import BODY_CALLERS
 from profwork.stacktree import ROOT, StackTree
+from profwork.tablebuilder import TableBuilder
 
 
 def _marker(callers: Iterable[Callable[..., Any]]) -> dict[str, tuple[str, ...]]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from profwork import stacks as stack_rules
-from profwork.flatstacks import TableBuilder
 from profwork.frames import (
     Classifier,
     FrameMaker,
@@ -41,6 +40,7 @@ from profwork.readers.source import (
     unreadable,
     weight_problem,
 )
+from profwork.tablebuilder import TableBuilder
 
 _SNIFF_LINES = 20
 # `qualname (path:line)`; the name is the shortest prefix, since a path may hold " (" and a Python
