@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -154,11 +154,12 @@ class NumberedStacks(NamedTuple):
 
     `frames` lists the distinct frames, the `real` ones (not pseudo) first, so that a stack
     without its leading pseudo-frames (`numbers[lead:]`) only holds numbers below `real`.
-    `stacks` follows the profile's own order: (numbers, lead, weight)."""
+    `stacks` follows the profile's own order: (numbers, lead, weight); a sequence, which a
+    stack table makes as it is read."""
 
     frames: list[Frame]
     real: int
-    stacks: list[tuple[tuple[int, ...], int, float]]
+    stacks: Sequence[tuple[tuple[int, ...], int, float]]
 
 
 _PSEUDO = (FrameKind.THREAD, FrameKind.PROCESS)
@@ -181,6 +182,21 @@ class StackTable(Protocol):
     def root_weights(self) -> dict[Frame, float]:
         """The total weight under each first frame of a stack."""
         ...
+
+
+@runtime_checkable
+class StackBodies(Protocol):
+    """Collapsed stacks as interned leads (pseudo-frames) and bodies, each distinct body held
+    once (`profwork.flatstacks.FlatStacks`): the views are counted once per distinct body, with
+    the sums the code on tuples gives."""
+
+    def self_weights(self) -> dict[Frame, float]: ...
+
+    def cumulative_weights(self) -> dict[Frame, float]: ...
+
+    def edge_weights(self) -> dict[tuple[Frame, Frame], float]: ...
+
+    def numbered(self) -> NumberedStacks: ...
 
 
 @dataclass(frozen=True)
@@ -247,6 +263,8 @@ class Profile:
     def _self_times(self) -> dict[Frame, float]:
         if self.stats is not None:
             return {f: s.self for f, s in self.stats.items()}
+        if isinstance(self.stacks, StackBodies):  # once per distinct body
+            return self.stacks.self_weights()
         leaves = self._weighted_counts(lambda stack: stack[-1:])
         return {f: w for f, w in leaves.items() if not f.is_pseudo}
 
@@ -259,6 +277,8 @@ class Profile:
         if self.stats is not None:
             return {f: s.cumulative for f, s in self.stats.items()}
         # a set per stack: a recursive function counts once per stack
+        if isinstance(self.stacks, StackBodies):
+            return self.stacks.cumulative_weights()
         cumulative = self._weighted_counts(set)
         return {f: w for f, w in cumulative.items() if not f.is_pseudo}
 
@@ -298,6 +318,8 @@ class Profile:
                 for caller, edge in s.callers.items():
                     out[(caller, callee)] += edge.cumulative
             return dict(out)
+        if isinstance(self.stacks, StackBodies):
+            return self.stacks.edge_weights()
         pairs = self._weighted_counts(lambda stack: set(zip(stack, stack[1:], strict=False)))
         return {pair: w for pair, w in pairs.items() if not pair[0].is_pseudo}
 
@@ -441,6 +463,8 @@ class Profile:
 
     @cached_property
     def _numbered_stacks(self) -> NumberedStacks:
+        if isinstance(self.stacks, StackBodies):  # a stack table numbers its frames already
+            return self.stacks.numbered()
         # A long recording has millions of frame occurrences. They are numbered once, looked up
         # by `id` (in C, where a lookup by frame runs `Frame.__hash__` each time); the ids are
         # stable while the profile holds its frames. Equal frames share a number even as

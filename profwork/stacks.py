@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from profwork.flatstacks import FlatStacks
 from profwork.model import Frame, FrameKind, Stack
 from profwork.runner import BODY_CALLERS
 from profwork.stacktree import ROOT, StackTree
+from profwork.tablebuilder import TableBuilder
 
 
 def _marker(callers: Iterable[Callable[..., Any]]) -> dict[str, tuple[str, ...]]:
@@ -123,12 +125,18 @@ def finish(
     recorded (a method applies `thread_rule` later, knowing whether `--threads` was given).
     `frames`, when given, are all the distinct frames of the stacks (saves a pass over every
     frame of a big recording). A `StackTree` gives a `StackTree` (see `_finish_tree`), in time
-    linear in its nodes; a mapping of tuples gives a dict."""
+    linear in its nodes; a `FlatStacks` gives a `FlatStacks` (see `_finish_table`), in time
+    linear in its distinct leads and bodies; a mapping of tuples gives a dict."""
     processes: set[Frame] = set()
     thread_frames: set[Frame] = set()
-    if isinstance(stacks, StackTree):
+    if isinstance(stacks, StackTree | FlatStacks):
         frames = stacks.frames
-        for frame in _lead_frames(stacks):
+        leading = (
+            _lead_frames(stacks)
+            if isinstance(stacks, StackTree)
+            else {stacks.frames[n] for lead in stacks.leads for n in lead}
+        )
+        for frame in leading:
             (processes if frame.kind is FrameKind.PROCESS else thread_frames).add(frame)
     else:
         for stack in stacks:
@@ -158,6 +166,10 @@ def finish(
         if not change_roots and not has_profwork:
             return stacks
         return _finish_tree(stacks, rename, drop if change_roots else set(), has_profwork)
+    if isinstance(stacks, FlatStacks):
+        if not change_roots and not has_profwork:
+            return stacks
+        return _finish_table(stacks, rename, drop if change_roots else set(), has_profwork)
     if not change_roots and not has_profwork:
         return dict(stacks)
     out: dict[Stack, float] = defaultdict(float)
@@ -265,3 +277,53 @@ def _finish_tree(
         if state[node] in kept:
             out.add(mapped[node], weight)
     return out
+
+
+def _finish_table(
+    table: FlatStacks, rename: Mapping[Frame, Frame], drop: set[FrameKind], trim: bool
+) -> FlatStacks:
+    """`finish` on a stack table: the roots rule once per distinct lead, the trim once per
+    distinct body (`trim_above_body` on a body alone is its cut below the lead), and the stacks
+    that become equal added up in order."""
+    out = TableBuilder()
+    number = out.number
+    renumber = list(map(number, table.frames))  # old frame number → new
+    leads = [
+        tuple(number(rename.get(f, f)) for f in table.lead_frames(n) if f.kind not in drop)
+        for n in range(len(table.leads))
+    ]
+    bodies: list[tuple[int, ...] | None]
+    if trim:
+        new_of = dict(zip(table.frames, renumber, strict=True)).__getitem__
+        bodies = []
+        for n in range(len(table.bodies)):
+            kept = trim_above_body(table.body_frames(n))
+            bodies.append(None if kept is None else tuple(map(new_of, kept)))
+    else:
+        get = renumber.__getitem__
+        bodies = [tuple(map(get, ids)) for ids in table.bodies]
+    new_lead = list(map(out.lead_of, leads))
+    # each body's new number; -1: dropped; -2: it starts with a pseudo-frame now (the trim cut
+    # above a thread root), which `add` moves to the lead
+    new_body = [
+        -1 if ids is None else -2 if ids and out.is_pseudo(ids[0]) else out.body_of(ids)
+        for ids in bodies
+    ]
+    if (
+        min(new_body, default=0) >= 0
+        and len(set(new_lead)) == len(new_lead)
+        and len(set(new_body)) == len(new_body)
+    ):  # no stack dropped, none merged: the entries as they were, renumbered (in C)
+        leads_of = map(new_lead.__getitem__, table.lead)
+        keys = zip(leads_of, map(new_body.__getitem__, table.body), strict=True)
+        out.entries = dict(zip(keys, range(len(table.weight)), strict=True))
+        out.weights = list(table.weight)
+        return out.table()
+    add, add_entry = out.add, out.add_entry
+    for lead, body, weight in zip(table.lead, table.body, table.weight, strict=True):
+        found = new_body[body]
+        if found >= 0:
+            add_entry(new_lead[lead], found, weight)
+        elif found == -2:
+            add(leads[lead], bodies[body] or (), weight)
+    return out.table()

@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -222,7 +222,7 @@ class PyspyMethod:
         rate = float(raw.meta.get("rate") or DEFAULT_RATE)
         notes = list(raw.facts.notes)
         recording = raw.directory / RECORDING
-        stacks: dict[Stack, float] = {}
+        stacks: Mapping[Stack, float] = {}
         if recording.exists() and recording.stat().st_size:
             classifier = Classifier(SysPaths.from_json(raw.meta["sys_paths"]))
             part = readers.read_folded(
@@ -232,12 +232,12 @@ class PyspyMethod:
                 scale=1.0 / rate,
                 threads=bool(raw.meta.get("options", {}).get("threads")),
             )
-            stacks = dict(part.stacks)
+            stacks = part.stacks  # the reader's stack table, kept (a long recording's is big)
             if "pid" in raw.meta:  # attached: profwork's own process has no runner marker
-                stacks = _without_profwork_entry(stacks)
+                stacks = _without_profwork_entry(dict(stacks))
         elif raw.facts.status == "ok":
             notes.append("py-spy recorded no samples (the body may have been too short)")
-        threads = {s[0] for s in stacks if s and s[0].is_pseudo}
+        threads = Profile(unit="seconds", stacks=stacks).threads  # the pseudo-frames rooting stacks
         return Profile(
             unit="seconds",
             stacks=stacks,

@@ -218,6 +218,15 @@ class Source:
         except OSError as error:
             raise unreadable(self.path, error) from None
 
+    def open_bytes(self) -> IO[bytes]:
+        """The content as bytes (a pipe's, read once, from memory)."""
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        try:
+            return self.path.open("rb")
+        except OSError as error:
+            raise unreadable(self.path, error) from None
+
     def manifest_unit(self) -> Unit | None:
         """The unit the manifest of the run directory holding this file gives, if any."""
         manifest = self.path.parent / "manifest.json"

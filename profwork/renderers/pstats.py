@@ -20,10 +20,11 @@ from __future__ import annotations
 import marshal
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from itertools import chain, repeat
+from itertools import groupby, repeat
 from operator import lshift, or_
 from typing import TYPE_CHECKING, Any
 
+from profwork.flatstacks import stack_table
 from profwork.model import Frame, FrameKind, Profile
 
 if TYPE_CHECKING:
@@ -95,41 +96,36 @@ def _add(a: EdgeValue, b: EdgeValue) -> EdgeValue:
 
 def _from_stacks(profile: Profile) -> dict[Key, Any]:
     # Self and cumulative time are the model's own views (cached: the analyses computed them
-    # already). Edges are counted here on frame numbers, since pairs of frames hash slowly and
-    # a long recording has a million of them.
+    # already). Edges are counted here on frame numbers, from the stack table: once per distinct
+    # body (the stack below its thread and process roots), since pairs of frames hash slowly
+    # and a long recording has millions of them.
     cums = profile.cumulative()
     selfs = profile.self_times()
     count, per_stack = _counter(profile)
-    numbered = profile.numbered_stacks()
-    frames = numbered.frames
+    table = stack_table(profile)
+    frames = table.frames
     shift = max(len(frames), 1).bit_length()
     # An edge (caller, callee) is the number `caller << shift | callee`, counted once per stack
-    # (recursion). The sets of a stack's edges are built in C, then added up per weight with
-    # `Counter` (also C): stacks share a few weights (sample counts), so the per-edge work stays
-    # out of Python however long the recording.
-    # Stacks are grouped by weight first and each group's sets are made and consumed one at a
-    # time, so that only one stack's sets are alive at once (not a set per stack of the run).
-    by_weight: dict[float, list[tuple[int, ...]]] = defaultdict(list)
-    edge_self: dict[int, float] = defaultdict(float)
-    for numbers, lead, weight in numbered.stacks:
-        ids = numbers[lead:] if lead else numbers
-        by_weight[weight].append(ids)
-        if len(ids) >= 2:
-            edge_self[ids[-2] << shift | ids[-1]] += weight
+    # (recursion), stacks grouped by weight as they always were, so the sums are the same.
+    # each body's last edge (-1: none), then the weights of the stacks ending in each edge
+    # added up in the profile's order (a stable sort, in C, rather than a loop over stacks)
+    last = [ids[-2] << shift | ids[-1] if len(ids) >= 2 else -1 for ids in table.bodies]
+    ends = list(map(last.__getitem__, table.body))
+    weigh = table.weight.__getitem__
+    edge_self: dict[int, float] = {
+        pair: sum(map(weigh, entries))
+        for pair, entries in groupby(
+            sorted(range(len(ends)), key=ends.__getitem__), ends.__getitem__
+        )
+        if pair >= 0
+    }
 
     def edges_of(ids: tuple[int, ...]) -> set[int]:
         return set(map(or_, map(lshift, ids, repeat(shift)), ids[1:]))
 
-    edge_cum: dict[int, float] = defaultdict(float)
-    edge_stacks: Counter[int] = Counter()
-    frame_stacks: Counter[int] = Counter()
-    for weight, group in by_weight.items():
-        counted = Counter(chain.from_iterable(map(edges_of, group)))
-        for pair, times in counted.items():
-            edge_cum[pair] += times * weight
-        if per_stack:
-            edge_stacks.update(counted)
-            frame_stacks.update(chain.from_iterable(map(set, group)))
+    edge_cum = table.weighted_counts(edges_of, empty=True)
+    edge_stacks: Counter[int] = table.stack_counts(edges_of) if per_stack else Counter()
+    frame_stacks: Counter[int] = table.stack_counts(set) if per_stack else Counter()
 
     keys = [frame_key(frame) for frame in frames]
     mask = (1 << shift) - 1

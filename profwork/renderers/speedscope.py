@@ -14,9 +14,10 @@ tens of megabytes). Units: seconds → "seconds", bytes → "bytes", a count of 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
+from profwork.flatstacks import FlatStacks, stack_table
 from profwork.model import Frame, Profile
 
 if TYPE_CHECKING:
@@ -47,55 +48,79 @@ class SpeedscopeRenderer:
     def render(self, profile: Profile, summary: Summary) -> bytes:
         title = _title(profile)
         # Pseudo-frames only start stacks and name profiles: the shared frames are the others.
-        numbered = profile.numbered_stacks()
-        frames = numbered.frames[: numbered.real]
-        groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], float]]] = defaultdict(list)
-        for numbers, lead, weight in sorted(numbered.stacks, key=_heaviest):
-            if lead:
-                groups[numbers[:lead]].append((numbers[lead:], weight))
-            else:
-                groups[()].append((numbers, weight))
+        table = stack_table(profile)
+        frames, weights = table.frames, table.weight
+        # The entries heaviest first (a reversed sort is stable too: the profile's own order
+        # among equals), then grouped by lead, the leads in the order they first come there
+        # (both sorts stable, in C); the groups heaviest first.
+        heaviest = sorted(range(len(weights)), key=weights.__getitem__, reverse=True)
+        place = {
+            lead: n for n, lead in enumerate(dict.fromkeys(map(table.lead.__getitem__, heaviest)))
+        }
+        lead_place = list(map(place.__getitem__, table.lead))
+        by_lead = sorted(heaviest, key=lead_place.__getitem__)
+        leads_in_order = list(place)
+        ranked = []
+        for lead_number, group in groupby(by_lead, key=lead_place.__getitem__):
+            entries = list(group)
+            ranked.append(
+                (leads_in_order[lead_number], entries, sum(map(weights.__getitem__, entries)))
+            )
+        ranked.sort(key=lambda item: -item[2])
 
         unit = _UNITS[profile.unit]
-        profiles = []
-        for roots, samples in sorted(groups.items(), key=lambda item: -_weight(item[1])):
-            name = " / ".join(numbered.frames[r].function for r in roots) if roots else title
-            total = _weight(samples)
-            profiles.append(
-                {
-                    "type": "sampled",
-                    "name": name,
-                    "unit": unit,
-                    "startValue": 0,
-                    "endValue": total,
-                    "samples": [sample for sample, _ in samples],
-                    "weights": [weight for _, weight in samples],
-                }
-            )
-        if not profiles:
-            profiles.append(
-                {
-                    "type": "sampled",
-                    "name": title,
-                    "unit": unit,
-                    "startValue": 0,
-                    "endValue": 0,
-                    "samples": [],
-                    "weights": [],
-                }
-            )
+        heads: list[dict[str, Any]] = [
+            {
+                "type": "sampled",
+                "name": " / ".join(frames[n].function for n in table.leads[lead])
+                if table.leads[lead]
+                else title,
+                "unit": unit,
+                "startValue": 0,
+                "endValue": total,
+            }
+            for lead, _, total in ranked
+        ] or [{"type": "sampled", "name": title, "unit": unit, "startValue": 0, "endValue": 0}]
         document = {
             "$schema": SCHEMA,
             "name": title,
             "exporter": f"profwork {_version()}",
             "activeProfileIndex": 0,
-            "shared": {"frames": [_frame_json(frame) for frame in frames]},
-            "profiles": profiles,
+            "shared": {"frames": [_frame_json(frame) for frame in frames[: table.real]]},
+            "profiles": [],
         }
         try:
-            return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+            return _document(document, heads, ranked, table, ascii_only=False)
         except UnicodeEncodeError:  # a name with a lone surrogate: escape everything instead
-            return json.dumps(document, separators=(",", ":")).encode()
+            return _document(document, heads, ranked, table, ascii_only=True)
+
+
+def _document(
+    document: dict[str, Any],
+    heads: list[dict[str, Any]],
+    ranked: list[tuple[int, list[int], float]],
+    table: FlatStacks,
+    *,
+    ascii_only: bool,
+) -> bytes:
+    """The file as `json.dumps(document)` with `profiles` filled in writes it, the sample arrays
+    spelt once per distinct body (each body's frame numbers; a long recording's bodies repeat
+    under every process)."""
+
+    def dumps(value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":")).encode()
+
+    # each body's array, once (integers: what json.dumps writes)
+    spelt = [b"[%s]" % ",".join(map(str, ids)).encode() for ids in table.bodies]
+    parts = [dumps(document)[: -len(b"]}")]]  # `"profiles":[` left open
+    bodies, weights = table.body, table.weight
+    for index, head in enumerate(heads):
+        entries = ranked[index][1] if ranked else []
+        parts += [b"," if index else b"", dumps(head)[:-1], b',"samples":[']
+        parts.append(b",".join(map(spelt.__getitem__, map(bodies.__getitem__, entries))))
+        parts += [b'],"weights":', dumps(list(map(weights.__getitem__, entries))), b"}"]
+    parts.append(b"]}")
+    return b"".join(parts)
 
 
 def _frame_json(frame: Frame) -> dict[str, Any]:
@@ -104,15 +129,6 @@ def _frame_json(frame: Frame) -> dict[str, Any]:
         out["file"] = frame.file
         out["line"] = frame.line
     return out
-
-
-def _heaviest(item: tuple[tuple[int, ...], int, float]) -> float:
-    """Heaviest first (a stable sort keeps the profile's own order among equals)."""
-    return -item[2]
-
-
-def _weight(samples: list[tuple[tuple[int, ...], float]]) -> float:
-    return sum(weight for _, weight in samples)
 
 
 RENDERER = SpeedscopeRenderer()
