@@ -87,68 +87,51 @@ _SKIP = 3
 _SKIP_CONTEXT = 5
 
 
-def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+def _run(
+    ours: Callable[..., bool | None],
+    name: str,
+    args: tuple[Any, ...],
+    statement: str,
+    parameters: Any,
+    context: Any,
+) -> bool | None:
+    """The body of the three listeners (`ours`, for the dialect's method `name`): run and time
+    the dialect's method (or an application's later listener), then record the statement."""
     probe = sqlprobe._active  # noqa: SLF001 - `recording()`, inlined: once per statement
     here = _local.__dict__
     if probe is None or not probe.recording or context is None or here.get("depth"):
         return None  # not ours to run: SQLAlchemy goes on as without the probe
     dialect = context.dialect
-    listeners = dialect.dispatch.do_execute
+    listeners = getattr(dialect.dispatch, name)
     here["depth"] = 1
     started = perf_counter()
     try:
-        args = (cursor, statement, parameters, context)
-        if len(listeners) == 1 or not _ran_later(listeners, _on_execute, args):
-            dialect.do_execute(cursor, statement, parameters, context)
+        if len(listeners) == 1 or not _ran_later(listeners, ours, args):
+            getattr(dialect, name)(*args)
     finally:
         here["depth"] = 0
     seconds = perf_counter() - started
-    rows = getattr(cursor, "rowcount", -1)
-    skip = _SKIP_CONTEXT if statement is context.statement else _SKIP
+    rows = getattr(args[0], "rowcount", -1)
+    own = name == "do_execute" and statement is context.statement
+    # one frame more than the skips count: this function's, below the listener's
+    skip = (_SKIP_CONTEXT if own else _SKIP) + 1
     probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, skip)
     return True
 
 
+def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    args = (cursor, statement, parameters, context)
+    return _run(_on_execute, "do_execute", args, statement, parameters, context)
+
+
 def _on_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-    probe = sqlprobe._active  # noqa: SLF001
-    here = _local.__dict__
-    if probe is None or not probe.recording or context is None or here.get("depth"):
-        return None
-    dialect = context.dialect
-    listeners = dialect.dispatch.do_executemany
-    here["depth"] = 1
-    started = perf_counter()
-    try:
-        args = (cursor, statement, parameters, context)
-        if len(listeners) == 1 or not _ran_later(listeners, _on_executemany, args):
-            dialect.do_executemany(cursor, statement, parameters, context)
-    finally:
-        here["depth"] = 0
-    seconds = perf_counter() - started
-    rows = getattr(cursor, "rowcount", -1)
-    probe.record("sqlalchemy", statement, parameters, seconds, rows if rows >= 0 else None, _SKIP)
-    return True
+    args = (cursor, statement, parameters, context)
+    return _run(_on_executemany, "do_executemany", args, statement, parameters, context)
 
 
 def _on_execute_no_params(cursor: Any, statement: str, context: Any) -> bool | None:
-    probe = sqlprobe._active  # noqa: SLF001
-    here = _local.__dict__
-    if probe is None or not probe.recording or context is None or here.get("depth"):
-        return None
-    dialect = context.dialect
-    listeners = dialect.dispatch.do_execute_no_params
-    here["depth"] = 1
-    started = perf_counter()
-    try:
-        args = (cursor, statement, context)
-        if len(listeners) == 1 or not _ran_later(listeners, _on_execute_no_params, args):
-            dialect.do_execute_no_params(cursor, statement, context)
-    finally:
-        here["depth"] = 0
-    seconds = perf_counter() - started
-    rows = getattr(cursor, "rowcount", -1)
-    probe.record("sqlalchemy", statement, (), seconds, rows if rows >= 0 else None, _SKIP)
-    return True
+    args = (cursor, statement, context)
+    return _run(_on_execute_no_params, "do_execute_no_params", args, statement, (), context)
 
 
 def _ran_later(listeners: Any, ours: Callable[..., Any], args: tuple[Any, ...]) -> bool:
