@@ -152,10 +152,11 @@ def profworks(profile: Profile) -> frozenset[Frame]:
     """profwork's own functions in the profile, and the Python functions only they call (the
     SQL probe's `dis` of a loop): never ranked. Native code the probe calls stays: that is the
     driver's own work (`sqlite3.Cursor.execute`)."""
-    ours = {frame for frame in profile.functions() if frame.kind is FrameKind.PROFWORK}
-    if not ours or not profile.stats:
-        return frozenset(ours)
     stats = profile.stats
+    frames = stats.keys() if stats else profile.functions()
+    ours = {frame for frame in frames if frame.kind is FrameKind.PROFWORK}
+    if not ours or not stats:
+        return frozenset(ours)
     changed = True
     while changed:
         changed = False
@@ -175,7 +176,7 @@ def instrumentation(profile: Profile) -> float:
     """The time profwork's own code took inside the body, by exact statistics: the cumulative
     time of its outermost functions there (the SQL probe's wrappers, called by the user's code).
     Under cProfile every Python call of the probe is measured and slowed; 0 without stats."""
-    if not profile.stats:
+    if not profile.stats or not profile.view(profworks):
         return 0.0
     return sum(
         s.cumulative
