@@ -112,28 +112,24 @@ def _heaviest(row: FunctionRow) -> float:
 
 def _dispatchers(candidates: set[Frame], profile: Profile) -> set[Frame]:
     """The `candidates` at least `DISPATCH_SHARE` of whose weight in the stacks has a user frame
-    below them (each stack counted once per frame, as cumulative time is). Read from the
-    numbered stacks the renderers share, so no stack is made a tuple of frames for it."""
+    below them (each stack counted once per frame, as cumulative time is)."""
     if not candidates:
         return set()
-    numbered = profile.numbered_stacks()
-    wanted = {i for i, frame in enumerate(numbered.frames) if frame in candidates}
-    user = [frame.kind is FrameKind.USER for frame in numbered.frames]
-    seen: dict[int, float] = defaultdict(float)
-    above_user: dict[int, float] = defaultdict(float)
-    for numbers, _lead, weight in numbered.stacks:
-        present = wanted.intersection(numbers)
+    seen: dict[Frame, float] = defaultdict(float)
+    above_user: dict[Frame, float] = defaultdict(float)
+    for stack, weight in profile.stacks.items():
+        present = candidates.intersection(stack)
         if not present:
             continue
-        for number in present:
-            seen[number] += weight
-        deepest = next((i for i in range(len(numbers) - 1, -1, -1) if user[numbers[i]]), -1)
+        for frame in present:
+            seen[frame] += weight
+        deepest = next(
+            (i for i in range(len(stack) - 1, -1, -1) if stack[i].kind is FrameKind.USER), -1
+        )
         if deepest > 0:
-            for number in present.intersection(numbers[:deepest]):
-                above_user[number] += weight
-    return {
-        numbered.frames[n] for n, w in seen.items() if w > 0 and above_user[n] >= DISPATCH_SHARE * w
-    }
+            for frame in present.intersection(stack[:deepest]):
+                above_user[frame] += weight
+    return {f for f, w in seen.items() if w > 0 and above_user[f] >= DISPATCH_SHARE * w}
 
 
 def hotspots(profile: Profile, top: int) -> list[FunctionRow]:
