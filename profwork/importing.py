@@ -125,7 +125,8 @@ def import_profile(
             meta={"source": str(path.resolve()), "unit": used},
         )
         raw.save()
-        profile = METHOD.normalise(raw)
+        with pipeline.fewer_collections():
+            profile = METHOD.normalise(raw)
     except InputError as error:  # named by the file given, not by its copy
         run_dir.discard()
         raise InputError(

@@ -21,7 +21,7 @@ from profwork.analyses import Summary, analyse
 from profwork.errors import ProfworkError
 from profwork.methods import N1_THRESHOLD, Method, RawArtefact, get_method
 from profwork.model import Profile
-from profwork.pipeline import Stage, n1_threshold_of, quiet, write_artefacts
+from profwork.pipeline import Stage, fewer_collections, n1_threshold_of, quiet, write_artefacts
 from profwork.renderers import OptionalRenderer, get_renderer
 from profwork.rundir import Manifest, is_run
 
@@ -91,6 +91,11 @@ def summarise(
     path: Path, *, top: int = 15, unit: InputUnit | None = None
 ) -> tuple[Profile, Summary]:
     """Read a run or a profile file and analyse it, as a fresh run would be."""
+    with fewer_collections():
+        return _summarise(path, top=top, unit=unit)
+
+
+def _summarise(path: Path, *, top: int, unit: InputUnit | None) -> tuple[Profile, Summary]:
     profile = load(path, unit=unit)
     metrics: Mapping[str, Mapping[str, float]] = {}
     queries = None
@@ -129,9 +134,22 @@ def convert(
     name (`x.pstats` → `x.speedscope.json`) unless that name is taken. The file is written to a
     temporary name in its directory and renamed into place, so a full disk never leaves a
     truncated file at `output`; a device (`/dev/null`, `/dev/stdout`) is written directly."""
+    with fewer_collections():
+        return _convert(path, to, output, top=top, unit=unit, on_note=on_note)
+
+
+def _convert(
+    path: Path,
+    to: str,
+    output: Path | None,
+    *,
+    top: int,
+    unit: InputUnit | None,
+    on_note: Stage,
+) -> Path:
     renderer = get_renderer(to)
     output = _conversion_output(path, renderer.filename, output)
-    profile, summary = summarise(path, top=top, unit=unit)
+    profile, summary = _summarise(path, top=top, unit=unit)
     if isinstance(renderer, OptionalRenderer) and not renderer.applies(profile, summary):
         # nothing to write (memory.json of a run without memory figures): no empty file
         raise ProfworkError(

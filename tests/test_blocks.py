@@ -253,3 +253,18 @@ def test_a_sample_taken_while_a_block_starts_or_stops_is_not_part_of_the_block()
     assert trim_above_body((here, edge, stop, tool)) is None
     assert trim_above_body((here, edge)) is None
     assert trim_above_body((here, work)) == (here, work)
+
+
+def test_the_garbage_collectors_thresholds_are_the_programs_in_the_block_and_after(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    inside = []
+    with profwork.profile(output=tmp_path):
+        inside.append(gc.get_threshold())
+        allocate(10)
+    # profwork collects less often only while it processes the profile, after the block
+    assert inside == [before]
+    assert gc.get_threshold() == before
