@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -55,10 +56,14 @@ class ImportMethod:
         )
 
     def normalise(self, raw: RawArtefact) -> Profile:
+        return self.read(raw.directory / raw.files[0], raw)
+
+    def read(self, file: Path, raw: RawArtefact) -> Profile:
+        """The profile in `file`: `raw`'s own copy, or the file it is a copy of."""
         from profwork import readers
 
         unit: InputUnit | None = raw.meta.get("unit")
-        profile = readers.read(raw.directory / raw.files[0], unit=unit)
+        profile = readers.read(file, unit=unit)
         metadata = {
             **profile.metadata,
             "method": NAME,
@@ -110,10 +115,16 @@ def import_profile(
     started = datetime.now().astimezone()
     name = specs.slug(path.name.split(".")[0] or path.name)
     run_dir = RunDir(output or DEFAULT_BASE, name, NAME, started)
+    copier: _Copier | None = None
     try:
         on_stage(f"importing {path}")
-        copy = _copy(path, run_dir.raw)
-        fmt = readers.sniff(copy)
+        if path.is_file():
+            # a file is read while it is copied into raw/ (the copy is the kernel's work)
+            copier = _Copier(path, run_dir.raw / _raw_name(path))
+            copy, source = copier.copy, path
+        else:  # a pipe or FIFO is read once: into raw/, and the copy is what is read
+            copy = source = _copy(path, run_dir.raw)
+        fmt = readers.sniff(source)
         # a folded file in a run directory is in that run's unit (a pipe is read once: the copy)
         folded_in_a_run = fmt == "folded" and unit is None and path.is_file()
         inherited = Source(path).manifest_unit() if folded_in_a_run else None
@@ -126,14 +137,20 @@ def import_profile(
         )
         raw.save()
         with pipeline.fewer_collections():
-            profile = METHOD.normalise(raw)
+            profile = METHOD.read(source, raw)
+        if copier is not None:
+            copier.finish()
     except InputError as error:  # named by the file given, not by its copy
+        if copier is not None:
+            copier.join()
         run_dir.discard()
         raise InputError(
             error.message.replace(str(run_dir.raw / _raw_name(path)), str(path)),
             remedy=error.remedy,
         ) from None
     except BaseException:
+        if copier is not None:
+            copier.join()
         run_dir.discard()
         raise
     info = RunInfo(
@@ -156,6 +173,34 @@ def _raw_name(path: Path) -> str:
     return f"imported-{name}" if name == META_FILE else name
 
 
+class _Copier(threading.Thread):
+    """A file copied into `raw/` beside the reading of it (`finish` waits for it)."""
+
+    def __init__(self, path: Path, copy: Path) -> None:
+        super().__init__(name="profwork-import-copy", daemon=True)
+        self.path, self.copy = path, copy
+        self.error: OSError | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            shutil.copyfile(self.path, self.copy)
+        except OSError as error:
+            self.error = error
+
+    def finish(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise _unreadable(self.path, self.error)
+
+
+def _unreadable(path: Path, error: OSError) -> InputError:
+    return InputError(
+        f"{path}: cannot be read ({error.strerror or error})",
+        remedy="give a readable profile file",
+    )
+
+
 def _copy(path: Path, raw_dir: Path) -> Path:
     """The file copied into `raw/` under its own name (a pipe or FIFO: what it gives)."""
     copy = raw_dir / _raw_name(path)
@@ -166,8 +211,5 @@ def _copy(path: Path, raw_dir: Path) -> Path:
             with path.open("rb") as source, copy.open("wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
     except OSError as error:
-        raise InputError(
-            f"{path}: cannot be read ({error.strerror or error})",
-            remedy="give a readable profile file",
-        ) from None
+        raise _unreadable(path, error) from None
     return copy
