@@ -81,6 +81,7 @@ def record_deep(printer: Printer) -> None:
     printer.line(
         f"recording {DEEP.name} ({DEEP_PATHS} paths) with py-spy at {DEEP_RATE} Hz (~20 s)…"
     )
+    RECORDING.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no benchmarks/out/
     command = [py_spy(), "record", "-r", str(DEEP_RATE), "-f", "raw", "--function"]
     command += ["--full-filenames", "--threads", "-o", str(RECORDING), "--"]
     command += [PYTHON, str(DEEP), str(DEEP_PATHS)]
