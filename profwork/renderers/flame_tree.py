@@ -290,11 +290,7 @@ class Walker:
                     todo.append(([c for m in members for c in children[m]], depth + 1, x))
                 blocks.append(ViewBlock(depth + 1, x, w, f))
                 x += w
-            if len(wide) < len(groups):
-                count = len(groups) - len(wide)
-                narrow += count
-                if thin >= threshold:
-                    blocks.append(ViewBlock(depth + 1, x, thin, None, count))
+            narrow += _narrow(blocks, depth + 1, x, len(groups) - len(wide), thin, threshold)
         blocks.sort(key=lambda b: (b.depth, b.start))
         return ViewLayout(blocks, weight, markers, narrow)
 
@@ -392,11 +388,7 @@ class Walker:
                 if following:
                     todo.append((following, depth + 1, x))
                 x += w
-            if len(wide) < len(groups):
-                count = len(groups) - len(wide)
-                narrow += count
-                if thin >= threshold:
-                    blocks.append(ViewBlock(depth + 1, x, thin, None, count))
+            narrow += _narrow(blocks, depth + 1, x, len(groups) - len(wide), thin, threshold)
         blocks.sort(key=lambda b: (b.depth, b.start))
         return ViewLayout(blocks, weight, markers, narrow)
 
@@ -431,3 +423,13 @@ class Walker:
             if up <= ROOT:
                 out.append(node)
         return out
+
+
+def _narrow(
+    blocks: list[ViewBlock], depth: int, x: float, count: int, thin: float, threshold: float
+) -> int:
+    """The `count` children of a block too narrow to draw: one `[N narrow frames]` block at
+    `depth` when together they are wide enough. Returns how many were merged."""
+    if count and thin >= threshold:
+        blocks.append(ViewBlock(depth, x, thin, None, count))
+    return count
