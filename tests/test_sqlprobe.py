@@ -392,6 +392,9 @@ def test_psycopg_imported_after_the_probe_is_wrapped_and_unwrapped(
     assert len({q.params for q in log.queries}) == 3
 
 
+PROBE_NOTE = "profwork's own code in the body (its SQL probe) took"
+
+
 def test_under_cprofile_the_probes_own_calls_are_not_ranked_and_a_note_says_what_they_took(
     tmp_path: Path,
 ) -> None:
@@ -422,5 +425,5 @@ def test_under_cprofile_the_probes_own_calls_are_not_ranked_and_a_note_says_what
         # neither profwork's wrappers nor the Python code only they call (dis, for the loop)
         assert all(row["kind"] != "profwork" for row in ranked), ranked
         assert not any(row["function"].startswith("_get_instructions") for row in ranked)
-        noted = [n for n in summary["notes"] if n.startswith("profwork's SQL probe took")]
+        noted = [n for n in summary["notes"] if n.startswith(PROBE_NOTE)]
         assert len(noted) == (1 if probed_run else 0), summary["notes"]

@@ -231,11 +231,11 @@ def _instrumentation_note(profile: Profile) -> tuple[str, ...]:
     if not profile.total or spent < INSTRUMENTATION_NOTE * profile.total:
         return ()
     return (
-        f"profwork's SQL probe took {format_quantity(spent, profile.unit)} "
-        f"({spent / profile.total:.0%}) of this profile: cProfile measures (and slows) each of "
-        "its calls around a statement. It is left out of the rankings but counted in its "
-        "callers' cumulative time and drawn (dimmed) in the flame graph; --no-sql runs without "
-        "it.",
+        f"profwork's own code in the body (its SQL probe) took "
+        f"{format_quantity(spent, profile.unit)} ({spent / profile.total:.0%}) of this profile: "
+        "cProfile measures (and slows) each of its calls around a statement. It is left out "
+        "of the rankings but counted in its callers' cumulative time and drawn (dimmed) in the "
+        "flame graph; --no-sql runs without it.",
     )
 
 

@@ -28,7 +28,8 @@ def save_session(session: Session, path: Path) -> None:
     """Save pyinstrument's session in its own format (`pyinstrument --load` reads it), with the
     records of equal stacks merged: pyinstrument keeps one record per sample, full stack each,
     so a few seconds of a server made 34 MB where its 1,334 distinct stacks take 7 MB. Only
-    pyinstrument's timeline view needs each sample; every total is the same."""
+    pyinstrument's timeline view needs each sample; every total is the same. The session's
+    records are merged in place (profwork's own session, saved once)."""
     merged: dict[tuple[str, ...], float] = {}
     for stack, seconds in session.frame_records:
         key = tuple(stack)

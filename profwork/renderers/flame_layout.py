@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import countOf, itemgetter
 from typing import NamedTuple
@@ -82,6 +83,17 @@ def sibling_order(frame: Frame) -> tuple[bool, str, str, int, str]:
 
 
 _Todo = tuple[list[Stack], list[float], int, float]
+
+
+def weighted(stacks: Mapping[Stack, float]) -> tuple[list[Stack], list[float]]:
+    """The stacks that weigh something, and their weights, as `lay_out` takes them."""
+    subs: list[Stack] = []
+    weights: list[float] = []
+    for stack, weight in stacks.items():
+        if weight > 0:
+            subs.append(stack)
+            weights.append(float(weight))
+    return subs, weights
 
 
 def lay_out(subs: list[Stack], weights: list[float], min_share: float = MIN_SHARE) -> ViewLayout:

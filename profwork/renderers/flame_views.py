@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from profwork.model import Frame, FrameKind, Stack
+from profwork.model import Frame, FrameKind
 from profwork.renderers.flame_layout import FRAME_BUDGET as FRAME_BUDGET
 from profwork.renderers.flame_layout import HIDDEN_LINE as HIDDEN_LINE
 from profwork.renderers.flame_layout import MIN_SHARE as MIN_SHARE
@@ -52,6 +52,7 @@ from profwork.renderers.flame_layout import is_hidden as is_hidden
 from profwork.renderers.flame_layout import lay_out as lay_out
 from profwork.renderers.flame_layout import package as package
 from profwork.renderers.flame_layout import thinned as thinned
+from profwork.renderers.flame_layout import weighted
 from profwork.renderers.flame_tree import NodeTable, Walker
 from profwork.stacktree import StackTree
 
@@ -124,12 +125,7 @@ def node_table(profile: Profile) -> tuple[NodeTable, bool, int]:
     if sum(map(len, stacks)) <= FRAME_BUDGET:
         table = NodeTable.of_numbered(profile.numbered_stacks())
         return table, False, table.entries
-    subs: list[Stack] = []
-    weights: list[float] = []
-    for stack, weight in stacks.items():
-        if weight > 0:
-            subs.append(stack)
-            weights.append(float(weight))
+    subs, weights = weighted(stacks)
     return NodeTable.of_layout(lay_out(subs, weights, THIN_SHARE)), True, len(subs)
 
 

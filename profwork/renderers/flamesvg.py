@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from profwork.model import Frame, FrameKind, Stack, Unit
 from profwork.renderers import flame_views
-from profwork.renderers.flame_layout import group_children, shared_run
+from profwork.renderers.flame_layout import group_children, shared_run, weighted
 from profwork.renderers.flame_views import MIN_SHARE, ViewBlock, Views
 from profwork.units import format_quantity
 
@@ -110,12 +110,7 @@ def layout(stacks: Mapping[Stack, float], plot_width: float, min_width: float = 
     entry path) is found by sampling and checked with one native pass per run, not per level.
     Stacks weighing nothing (or less) are left out.
     """
-    subs: list[Stack] = []
-    weights: list[float] = []
-    for stack, weight in stacks.items():
-        if weight > 0:
-            subs.append(stack)
-            weights.append(float(weight))
+    subs, weights = weighted(stacks)
     total = math.fsum(weights)
     if not subs or total <= 0:
         return Layout([], 0.0, 0, 0, 0)
