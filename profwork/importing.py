@@ -20,6 +20,7 @@ Nothing ran, so the run has no duration and no SQL capture.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -148,6 +149,11 @@ def import_profile(
             error.message.replace(str(run_dir.raw / _raw_name(path)), str(path)),
             remedy=error.remedy,
         ) from None
+    except OSError as error:  # writing raw/ (the copy, meta.json) or reading the file
+        if copier is not None:
+            copier.join()
+        run_dir.discard()
+        raise _unreadable(path, error) from None
     except BaseException:
         if copier is not None:
             copier.join()
@@ -194,7 +200,14 @@ class _Copier(threading.Thread):
             raise _unreadable(self.path, self.error)
 
 
-def _unreadable(path: Path, error: OSError) -> InputError:
+def _unreadable(path: Path, error: OSError) -> ProfworkError:
+    """Importing failed on a file: the disk's (writing raw/), or the profile's (reading it)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return ProfworkError(
+            f"cannot write the run of {path}: {error.strerror or error}",
+            remedy="free some space, or give -o a directory on another file system",
+            exit_code=1,
+        )
     return InputError(
         f"{path}: cannot be read ({error.strerror or error})",
         remedy="give a readable profile file",

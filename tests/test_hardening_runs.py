@@ -452,6 +452,19 @@ def test_a_full_disk_while_writing_keeps_the_raw_data_and_says_where(
     assert not (temp / "manifest.json").exists() or (temp / "manifest.json").stat().st_size
 
 
+def test_importing_onto_a_full_disk_says_so_not_that_the_file_is_unreadable(
+    tmp_path: Path, mount_point: Path
+) -> None:
+    mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point))
+    big = tmp_path / "big.folded"  # its copy into raw/ does not fit
+    big.write_text("".join(f"main;work;step_{i % 50} {i + 1}\n" for i in range(20_000)))
+    done = profwork("import", str(big), "-o", str(mount_point))
+    line = one_error_line(done)
+    assert f"cannot write the run of {big}: No space left on device" in line
+    assert "free some space" in line and "cannot be read" not in line
+    assert not list(mount_point.glob("*/*/manifest.json"))  # no half run
+
+
 def test_a_read_only_output_is_refused_before_the_target_runs(
     tmp_path: Path, mount_point: Path
 ) -> None:
